@@ -1,0 +1,31 @@
+// Package odoo holds everything that talks to an Odoo database: version
+// detection, database selection, channel rules, bus_bus reads, presence and
+// the imbus dispatcher that fans notifications out to subscribers.
+package odoo
+
+import (
+	"database/sql"
+	"fmt"
+)
+
+// Version is an Odoo series as the database reports it (ir_module_module
+// 'base'.latest_version, e.g. "17.0.1.3" → {17, 0}).
+type Version struct{ Major, Minor int }
+
+func (v Version) String() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
+
+// Identity is who a socket or poll acts as, resolved from the session and
+// cookies against the database.
+type Identity struct {
+	UID       int64 // 0 = public user (session uid None)
+	PartnerID int64 // the user's res.partner, 0 when public
+	GuestID   int64 // mail.guest from the dgid cookie / mail.guest_<token>, 0 when none
+	Internal  bool  // res_users.share = false (an employee)
+}
+
+// Database is one Odoo database served by odoobus.
+type Database struct {
+	Name    string
+	Version Version
+	SQL     *sql.DB
+}
