@@ -1,0 +1,427 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"odoobus/config"
+	"odoobus/odoo"
+	"odoobus/session"
+)
+
+// Config holds the websocket settings. Durations default to Odoo's
+// constants (timers.go); tests shrink them.
+type Config struct {
+	ProxyMode      bool          // proxy_mode (X-Forwarded-Host/-Proto, §1.3)
+	KeepAlive      time.Duration // websocket_keep_alive_timeout (3600 s)
+	RateLimitBurst int           // websocket_rate_limit_burst (10)
+	RateLimitDelay float64       // websocket_rate_limit_delay (0.2 s)
+	// PublicSameSiteWS: env ODOO_BUS_PUBLIC_SAMESITE_WS is set (non-empty):
+	// a cross-origin socket gets a fresh public session (§1.3).
+	PublicSameSiteWS bool
+
+	Inactivity time.Duration // InactivityTimeout
+	Response   time.Duration // ResponseTimeout
+	CloseWait  time.Duration // CloseWait
+	Drain      time.Duration // TerminateDrain
+	Write      time.Duration // WriteTimeout
+	Op         time.Duration // OpTimeout
+	History    time.Duration // MaxNotificationHistory
+
+	// MaxQueueBytes caps a socket's outbound queue (frames waiting to be
+	// written plus notifications waiting to be dispatched). Over it the
+	// socket is closed with the odoobus-only SLOW_CONSUMER row. A single
+	// frame larger than the cap is still sent when the queue is empty.
+	MaxQueueBytes int
+
+	// Rand returns uniform [0, 1) for the keep-alive jitter; nil = math/rand.
+	Rand func() float64
+}
+
+// DefaultMaxQueueBytes is the default Config.MaxQueueBytes: far above what
+// a client that reads normally ever has pending (a dispatch is one frame).
+const DefaultMaxQueueBytes = 4 << 20
+
+// DefaultConfig returns Odoo's defaults.
+func DefaultConfig() Config {
+	return Config{
+		KeepAlive:      KeepAliveTimeout,
+		RateLimitBurst: 10,
+		RateLimitDelay: 0.2,
+		Inactivity:     InactivityTimeout,
+		Response:       ResponseTimeout,
+		CloseWait:      CloseWait,
+		Drain:          TerminateDrain,
+		Write:          WriteTimeout,
+		Op:             OpTimeout,
+		History:        MaxNotificationHistory,
+		MaxQueueBytes:  DefaultMaxQueueBytes,
+	}
+}
+
+// ConfigFrom builds the websocket settings from odoo.conf values and the
+// environment (ODOO_BUS_PUBLIC_SAMESITE_WS is read with getenv, os.Getenv
+// when nil).
+func ConfigFrom(c *config.Config, getenv func(string) string) Config {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	cfg := DefaultConfig()
+	cfg.ProxyMode = c.ProxyMode
+	cfg.KeepAlive = time.Duration(c.WebsocketKeepAliveTimeout) * time.Second
+	cfg.RateLimitBurst = c.WebsocketRateLimitBurst
+	cfg.RateLimitDelay = c.WebsocketRateLimitDelay
+	cfg.PublicSameSiteWS = getenv("ODOO_BUS_PUBLIC_SAMESITE_WS") != ""
+	return cfg
+}
+
+// Server serves /websocket, /websocket/ and /websocket/health.
+type Server struct {
+	cfg   Config
+	reg   Registry
+	store SessionStore
+	hub   Hub
+	log   *slog.Logger
+
+	upgrader websocket.Upgrader
+
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	shutdown bool
+	wg       sync.WaitGroup
+}
+
+// Handler is the constructor main.go uses (CONTRACTS.md): the websocket
+// routes with Odoo's settings from cfg and the process environment.
+func Handler(cfg *config.Config, registry *odoo.Registry, store *session.Store, hub *odoo.Hub, log *slog.Logger) *Server {
+	return NewServer(ConfigFrom(cfg, nil), OdooRegistry(registry), store, hub, log)
+}
+
+// writeBufferPool is shared by every socket: an idle socket holds no write
+// buffer (style §2.4).
+var writeBufferPool = &sync.Pool{}
+
+// NewServer returns a websocket server over the given backends.
+func NewServer(cfg Config, reg Registry, store SessionStore, hub Hub, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Server{
+		cfg:   cfg,
+		reg:   reg,
+		store: store,
+		hub:   hub,
+		log:   log.With("component", "ws"),
+		upgrader: websocket.Upgrader{
+			HandshakeTimeout: 10 * time.Second,
+			// Our frame reader reads the socket; gorilla's reader is never
+			// used, so give it the smallest buffer it accepts.
+			ReadBufferSize:  16,
+			WriteBufferSize: 1024,
+			WriteBufferPool: writeBufferPool,
+			// Odoo has no origin allow-list (§1.3).
+			CheckOrigin: func(*http.Request) bool { return true },
+		},
+		conns: map[*conn]struct{}{},
+	}
+}
+
+// ServeHTTP routes like Odoo's routing map (strict_slashes=False, so a
+// trailing slash matches too).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	if len(path) > 1 {
+		path = strings.TrimSuffix(path, "/")
+	}
+	switch path {
+	case "/websocket":
+		s.serveWebsocket(w, r)
+	case "/websocket/health":
+		s.serveHealth(w, r)
+	default:
+		errNotFound.write(w)
+	}
+}
+
+// serveHealth is WebsocketController.health (type http, auth none,
+// save_session False): http_longpolling_and_peek.json GET_websocket_health.
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	if isWebsocketRequest(r.Header) {
+		errRouteMismatch.write(w) // not a websocket route
+		return
+	}
+	const body = `{"status": "pass"}`
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", "18")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write([]byte(body))
+	}
+}
+
+// serveWebsocket is Odoo's request path for /websocket: session and
+// database (Request._get_session_and_dbname), routing (werkzeug websocket
+// rule), authentication (ir.http._authenticate, auth='public'), the
+// controller (WebsocketConnectionHandler.open_connection) and the session
+// save with its cookie (Request._save_session).
+func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Op)
+	defer cancel()
+	log := s.log
+
+	// Session: query session_id, X-Openerp-Session-Id (explicit: never
+	// sent back as a cookie), else the session_id cookie.
+	sid, explicit := r.URL.Query().Get("session_id"), true
+	if sid == "" {
+		sid = r.Header.Get("X-Openerp-Session-Id")
+	}
+	if sid == "" {
+		explicit = false
+		if ck, err := r.Cookie("session_id"); err == nil {
+			sid = ck.Value
+		}
+	}
+	var sess *session.Session
+	fresh := false // the request's session is a new public one to write
+	if sid == "" {
+		sid, fresh = session.NewSID(), true
+	} else {
+		got, err := s.store.Get(sid)
+		switch {
+		case err == nil:
+			sess = got
+		case errors.Is(err, session.ErrInvalidSID):
+			// ws_handshake_variants.json bad_cookie_garbage: a new sid.
+			sid, fresh = session.NewSID(), true
+		case errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrCorrupt):
+			// bad_cookie_wellformed_unknown_sid: the same sid, a new
+			// public session (Odoo reads an unreadable file as {}).
+			fresh = true
+		default:
+			log.Error("session store read failed", "sid", session.ShortSID(sid), "err", err)
+			errInternal.write(w)
+			return
+		}
+	}
+	var sessDB string
+	if sess != nil {
+		sessDB = sess.DB
+	}
+
+	host, scheme := effectiveHostScheme(r, s.cfg.ProxyMode)
+	dbName, err := s.reg.Select(ctx, host, sessDB)
+	if errors.Is(err, odoo.ErrNoDatabase) || (err == nil && dbName == "") {
+		// No database: the no-db routing map has no /websocket.
+		errNotFound.write(w)
+		return
+	}
+	if err != nil {
+		log.Error("database selection failed", "host", host, "err", err)
+		errInternal.write(w)
+		return
+	}
+	log = log.With("db", dbName)
+	if sess != nil && sessDB != "" && sessDB != dbName {
+		// "Logged into database %r, but dbfilter rejects it; logging
+		// session out." — logout rotates the sid.
+		log.Warn("session database rejected by dbfilter; session logged out", "session_db", sessDB)
+		sid, sess, fresh = session.NewSID(), nil, true
+	} else if sess != nil && sessDB == "" && sess.UID == 0 {
+		fresh = true // the public session gets its database
+	}
+
+	db, ver, err := s.reg.Open(ctx, dbName)
+	if err != nil {
+		log.Error("database unavailable", "err", err)
+		errInternal.write(w)
+		return
+	}
+	row := versionFor(ver)
+	if row == nil {
+		log.Warn("no websocket rules for this Odoo version", "version", ver.String())
+		errNotFound.write(w)
+		return
+	}
+
+	if !isWebsocketRequest(r.Header) {
+		errRouteMismatch.write(w)
+		return
+	}
+	if e := checkHandshake(r.Header, r.Host, row.OriginRequired); e != nil {
+		if e.logMsg != "" {
+			log.Warn(e.logMsg) // Odoo's open_connection logs HTTPExceptions (at error)
+		}
+		e.write(w)
+		return
+	}
+
+	// auth='public': a session whose token no longer matches is logged out
+	// and the request continues as public (§1.4 step 5), with a new sid.
+	if sess != nil && sess.UID != 0 {
+		keys, err := db.TokenKeys(ctx, []int64{sess.UID})
+		if err != nil {
+			log.Error("reading session token keys failed", "uid", sess.UID, "err", err)
+			errInternal.write(w)
+			return
+		}
+		if !session.TokenMatches(sess, keys[sess.UID]) {
+			log.Info("session token mismatch at handshake; continuing as public", "sid", session.ShortSID(sid), "uid", sess.UID)
+			sid, sess, fresh = session.NewSID(), nil, true
+		}
+	}
+
+	// ODOO_BUS_PUBLIC_SAMESITE_WS: a cross-origin socket runs on a fresh
+	// public session; the request's own session and cookie are unchanged.
+	socketSID, socketUID := sid, int64(0)
+	if sess != nil {
+		socketUID = sess.UID
+	}
+	if s.cfg.PublicSameSiteWS && crossOrigin(r.Header.Get("Origin"), host, scheme) {
+		socketSID, socketUID = session.NewSID(), 0
+		if err := s.store.SavePublic(socketSID, dbName); err != nil {
+			log.Error("saving the public websocket session failed", "err", err)
+			errInternal.write(w)
+			return
+		}
+		log.Debug("cross-origin websocket downgraded to a public session", "origin", r.Header.Get("Origin"))
+	}
+
+	// "Session must be persisted to handle WebSocket authentication":
+	// the handshake always rewrites the session file.
+	if fresh {
+		err = s.store.SavePublic(sid, dbName)
+	} else {
+		err = s.store.Touch(sid)
+	}
+	if err != nil {
+		log.Error("saving the session failed", "sid", session.ShortSID(sid), "err", err)
+		errInternal.write(w)
+		return
+	}
+
+	now := time.Now()
+	hdr := http.Header{}
+	hdr.Set("Content-Type", "text/html; charset=utf-8")
+	hdr.Set("Access-Control-Allow-Origin", "*")
+	hdr.Set("Access-Control-Allow-Methods", "GET, POST")
+	if !explicit {
+		hdr.Set("Set-Cookie", sessionCookie(sid, now, row.SessionMaxAge))
+	}
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Date", now.UTC().Format(http.TimeFormat))
+
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		werkzeugError(http.StatusServiceUnavailable, "The server is temporarily unable to service your request due to maintenance downtime or capacity problems. Please try again later.").write(w)
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+
+	wsc, err := s.upgrader.Upgrade(w, r, hdr)
+	if err != nil {
+		s.wg.Done()
+		log.Warn("websocket upgrade failed", "err", err)
+		return
+	}
+	c := newConn(s, wsc, connParams{
+		row:     row,
+		db:      db,
+		dbName:  dbName,
+		sid:     socketSID,
+		uid:     socketUID,
+		cookies: cookieMap(r),
+		outdated: row.WorkerVersion != "" && isBrowserUA(r.Header.Get("User-Agent")) &&
+			r.URL.Query().Get("version") != row.WorkerVersion,
+		log: log.With("sid", session.ShortSID(socketSID)),
+	})
+	if !s.track(c) {
+		c.closeWith(ErrGoingAway)
+	}
+	// The reader runs on a fresh goroutine so the HTTP handler's stack,
+	// grown while parsing the request, is released with it.
+	go func() {
+		defer s.wg.Done()
+		c.serve()
+	}()
+}
+
+// cookieMap is httprequest.cookies: the first value of each name.
+func cookieMap(r *http.Request) map[string]string {
+	m := map[string]string{}
+	for _, ck := range r.Cookies() {
+		if _, ok := m[ck.Name]; !ok {
+			m[ck.Name] = ck.Value
+		}
+	}
+	return m
+}
+
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// Conns is the number of open sockets.
+func (s *Server) Conns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Shutdown is Odoo's _kick_all: every open socket gets CLOSE 1001
+// GOING_AWAY, and Shutdown waits for them to finish (each waits up to
+// CloseWait for the peer's CLOSE) or for ctx, after which the remaining
+// connections are dropped.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.closeWith(ErrGoingAway)
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.abort()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
