@@ -4,6 +4,7 @@
 package odoo
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 )
@@ -23,9 +24,19 @@ type Identity struct {
 	Internal  bool  // res_users.share = false (an employee)
 }
 
-// Database is one Odoo database served by odoobus.
+// Database is one Odoo database served by odoobus. Registry.Get creates it;
+// it must not be copied.
 type Database struct {
 	Name    string
 	Version Version
 	SQL     *sql.DB
+	// Notify sends one NOTIFY imbus with payload (a compact JSON list of
+	// channels) the way Odoo does: from a connection to the database named
+	// "postgres", after the writing transaction has committed
+	// (addons/bus/models/bus.py @17.0, ImBus._ensure_hooks notify). Wired by
+	// the registry; used by presence.go. Nil: the presence writers commit and
+	// then return errNoNotify.
+	Notify func(ctx context.Context, payload string) error
+
+	tok tokenCache // users.go: session token field set, read once
 }

@@ -1,0 +1,76 @@
+package odoo
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"odoobus/config"
+	"odoobus/odoo/odootest"
+)
+
+// testConfig is a config.Config pointing at the test server (ODOOBUS_TEST_PG).
+func testConfig(t testing.TB) *config.Config {
+	t.Helper()
+	c := &config.Config{DBSSLMode: "disable", DBTemplate: "template0", DBMaxconn: 64, ListDB: true}
+	for _, kv := range strings.Fields(odootest.DSN(t)) {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "host":
+			c.DBHost = v
+		case "port":
+			c.DBPort, _ = strconv.Atoi(v)
+		case "user":
+			c.DBUser = v
+		case "password":
+			c.DBPassword = v
+		case "sslmode":
+			c.DBSSLMode = v
+		}
+	}
+	return c
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func testRegistry(t testing.TB, cfg *config.Config) *Registry {
+	t.Helper()
+	r := NewRegistry(cfg, quietLog())
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// testDatabase opens a fresh 17.0 database through a registry.
+func testDatabase(t testing.TB) (*Database, string) {
+	t.Helper()
+	name := odootest.NewDB(t, "17.0")
+	reg := testRegistry(t, testConfig(t))
+	d, err := reg.Get(ctxT(t), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, name
+}
+
+// ctxT is a context bounded by 30 s and the test's end.
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func ids(ns []*Notification) []int64 {
+	out := make([]int64, len(ns))
+	for i, n := range ns {
+		out[i] = n.ID
+	}
+	return out
+}
+
+func randSuffix() string {
+	return strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+}

@@ -1,0 +1,69 @@
+package odoo
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lib/pq"
+
+	"odoobus/odoo/odootest"
+)
+
+// db17 is a fresh 17.0 test database (captured schema + fixtures) as a
+// *Database whose Notify runs pg_notify('imbus', …) on database "postgres",
+// as the registry's does.
+func db17(t testing.TB) *Database {
+	t.Helper()
+	name := odootest.NewDB(t, "17.0")
+	server := odootest.Open(t, "postgres")
+	return &Database{
+		Name:    name,
+		Version: Version{Major: 17, Minor: 0},
+		SQL:     odootest.Open(t, name),
+		Notify: func(ctx context.Context, payload string) error {
+			_, err := server.ExecContext(ctx, `SELECT pg_notify('imbus', $1)`, payload)
+			return err
+		},
+	}
+}
+
+// imbusListener LISTENs imbus on database "postgres" (where Odoo notifies)
+// and returns the payloads that mention db, in arrival order.
+type imbusListener struct {
+	l  *pq.Listener
+	db string
+}
+
+func listenImbus(t testing.TB, db string) *imbusListener {
+	t.Helper()
+	l := pq.NewListener(odootest.DSN(t)+" dbname=postgres", 10*time.Millisecond, time.Second, nil)
+	if err := l.Listen("imbus"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return &imbusListener{l: l, db: db}
+}
+
+// next waits up to d for a payload of this database; "" when none came.
+func (il *imbusListener) next(t testing.TB, d time.Duration) string {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case n := <-il.l.Notify:
+			if n != nil && strings.Contains(n.Extra, `"`+il.db+`"`) {
+				return n.Extra
+			}
+		case <-deadline:
+			return ""
+		}
+	}
+}
+
+func ctx17(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}

@@ -1,0 +1,41 @@
+package odoo
+
+import (
+	"testing"
+	"time"
+
+	"github.com/lib/pq"
+
+	"odoobus/odoo/odootest"
+)
+
+// TestRegistry_NotifyOnPostgres: Database.Notify reaches a LISTEN imbus on
+// database "postgres", as Odoo's NOTIFY does.
+func TestRegistry_NotifyOnPostgres(t *testing.T) {
+	name := odootest.NewDB(t, "17.0")
+	cfg := testConfig(t)
+	d, err := testRegistry(t, cfg).Get(ctxT(t), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Notify == nil {
+		t.Fatal("Database.Notify not wired")
+	}
+	l := pq.NewListener(cfg.DSN("postgres"), 10*time.Millisecond, time.Second, nil)
+	defer l.Close()
+	if err := l.Listen(ImbusChannel); err != nil {
+		t.Fatal(err)
+	}
+	payload := `[` + ChannelKey(name, "broadcast") + `]`
+	if err := d.Notify(ctxT(t), payload); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case n := <-l.Notify:
+		if n == nil || n.Channel != ImbusChannel || n.Extra != payload {
+			t.Fatalf("got %+v, want %s on %s", n, payload, ImbusChannel)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no NOTIFY within 10 s")
+	}
+}

@@ -1,0 +1,81 @@
+package odoo
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// What differs between Odoo versions inside package odoo, as one table
+// (shared/style.md §2.2). A Database method looks its row up by
+// Database.Version and calls the row's implementation; no caller compares
+// version numbers. Rows follow the "Differences at a glance" order of
+// protocol/*.md. Adding 16.0 or 8.0–15.0 means writing their
+// channels_NN.go / presence_NN.go and one row here; TestVersionsComplete
+// checks that every row is filled in.
+
+// versionRules is one row of the table.
+type versionRules struct {
+	Version Version
+
+	// GuestCookie is the cookie naming a mail.guest ("<id>|<access_token>"),
+	// mail.guest._cookie_name / _cookie_separator
+	// (addons/mail/models/discuss/mail_guest.py @17.0; protocol §5.5).
+	GuestCookie string
+	// Channels turns a subscribe's client strings into channel keys
+	// (protocol §5.5, §6.2).
+	Channels channelBuilder
+	// Presence writes bus_presence and its bus notifications (protocol §6).
+	Presence presenceWriter
+}
+
+// channelBuilder is ir.websocket's channel side of one Odoo era.
+type channelBuilder interface {
+	// channels returns the bus_bus.channel keys a subscription of id with
+	// the client's strings requested gets, de-duplicated, in Odoo's order.
+	channels(ctx context.Context, d *Database, id Identity, requested []string) ([]string, error)
+}
+
+// presenceWriter is bus.presence (+ mail's guest side) of one Odoo era.
+type presenceWriter interface {
+	// update is the update_presence event.
+	update(ctx context.Context, d *Database, id Identity, inactivityMs int64) error
+	// disconnected is what Odoo does when the socket closes.
+	disconnected(ctx context.Context, d *Database, id Identity) error
+	// missed re-sends recently polled presences of the presence channels
+	// among channels (keys returned by channels) to the subscriber.
+	missed(ctx context.Context, d *Database, id Identity, channels []string) error
+}
+
+// versionTable holds one row per supported Odoo version.
+var versionTable = []versionRules{
+	{
+		Version:     Version{Major: 17, Minor: 0},
+		GuestCookie: "dgid",       // mail_guest.py @17.0 _cookie_name
+		Channels:    channels17{}, // channels_17.go
+		Presence:    presence17{}, // presence_17.go
+	},
+}
+
+// UnsupportedVersionError is returned by every version-dependent Database
+// method when the table has no row for the database's Odoo version.
+type UnsupportedVersionError struct{ Version Version }
+
+func (e *UnsupportedVersionError) Error() string {
+	have := make([]string, len(versionTable))
+	for i, r := range versionTable {
+		have[i] = r.Version.String()
+	}
+	return fmt.Sprintf("odoo: no channel/presence rules for Odoo %s (odoobus has rules for %s)",
+		e.Version, strings.Join(have, ", "))
+}
+
+// rulesFor returns the row of version v.
+func rulesFor(v Version) (*versionRules, error) {
+	for i := range versionTable {
+		if versionTable[i].Version == v {
+			return &versionTable[i], nil
+		}
+	}
+	return nil, &UnsupportedVersionError{Version: v}
+}
