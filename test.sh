@@ -13,6 +13,20 @@ FUZZTIME=${FUZZTIME:-5s}
 
 log() { printf '== %s\n' "$*" >&2; }
 
+# apt_install installs Debian packages without letting them start their own
+# services (PostgreSQL on 5432, nginx on 80): the tests run their own servers
+# on loopback ports.
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  local policy=/usr/sbin/policy-rc.d created=""
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created=1
+  fi
+  apt-get update -qq
+  apt-get install -y -qq "$@" >/dev/null
+  [ -z "$created" ] || rm -f "$policy"
+}
+
 pg_bindir() {
   local d
   for d in /usr/lib/postgresql/15/bin /usr/lib/postgresql/*/bin; do
@@ -24,9 +38,19 @@ pg_bindir() {
 ensure_postgres() {
   if ! pg_bindir >/dev/null; then
     log "installing PostgreSQL (apt-get)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq postgresql postgresql-contrib >/dev/null
+    apt_install postgresql postgresql-contrib
+  fi
+}
+
+# nginx (the routing test runs deploy/nginx/odoo.conf) and docker-compose
+# (validates docker-compose.yml without a container engine).
+ensure_deploy_tools() {
+  local missing=()
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+  command -v docker-compose >/dev/null || missing+=(docker-compose)
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]} (apt-get)"
+    apt_install "${missing[@]}"
   fi
 }
 
@@ -60,6 +84,7 @@ stop_postgres() {
 trap stop_postgres EXIT
 
 ensure_postgres
+ensure_deploy_tools
 start_postgres
 
 if ! command -v staticcheck >/dev/null && [ ! -x "$(go env GOPATH)/bin/staticcheck" ]; then
@@ -75,6 +100,9 @@ log "go vet"
 go vet ./...
 log "staticcheck"
 "$STATICCHECK" ./...
+
+log "docker-compose config"
+docker-compose -f docker-compose.yml config -q
 
 log "go test -race"
 if [ $# -gt 0 ]; then
