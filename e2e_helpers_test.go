@@ -41,8 +41,8 @@ type server struct {
 	stderr  *lockedBuffer
 }
 
-// startServer creates a 17.0 database and runs odoobus against it until the
-// test ends.
+// startServer creates a database of Odoo version ("16.0", "17.0") and runs
+// odoobus against it until the test ends.
 func startServer(t testing.TB, version string, extraConf ...string) *server {
 	t.Helper()
 	dsn := dsnFields(odootest.DSN(t))
@@ -105,6 +105,13 @@ func dsnFields(dsn string) map[string]string {
 // database.secret — auth_totp is installed in the fixtures).
 func (s *server) writeSession(sid string, uid int64) {
 	s.t.Helper()
+	s.writeSessionProto(sid, uid, 5)
+}
+
+// writeSessionProto is writeSession with the pickle protocol of the file:
+// 5 (Python ≥ 3.8) or 4 (16.0 on Python 3.7).
+func (s *server) writeSessionProto(sid string, uid int64, protocol int) {
+	s.t.Helper()
 	var (
 		active   bool
 		login    string
@@ -134,7 +141,11 @@ func (s *server) writeSession(sid string, uid int64) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		s.t.Fatal(err)
 	}
-	if err := os.WriteFile(path, session.Encode(d), 0o644); err != nil {
+	b, err := session.Encoder{Protocol: protocol}.Encode(d)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
 		s.t.Fatal(err)
 	}
 }
@@ -317,10 +328,10 @@ func (c *client) read(timeout time.Duration) (frame, error) {
 	return frame{opcode: h[0] & 0x0f, payload: p}, nil
 }
 
-// expectEOF checks that the server closed the TCP connection.
-func (c *client) expectEOF() {
+// expectEOFBy checks that the server closed the TCP connection by deadline.
+func (c *client) expectEOFBy(deadline time.Time) {
 	c.t.Helper()
-	c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	c.conn.SetReadDeadline(deadline)
 	b, err := c.br.ReadByte()
 	if err == nil {
 		c.t.Fatalf("expected the server to close the connection, got byte %#x", b)

@@ -21,6 +21,7 @@ import (
 
 	"odoobus/config"
 	"odoobus/odoo"
+	"odoobus/poll"
 	"odoobus/session"
 	"odoobus/ws"
 )
@@ -79,10 +80,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	dispatcher := odoo.NewDispatcher(registry, hub, log)
 	store := &session.Store{Dir: cfg.SessionDir(), Layout: session.LayoutSharded}
 	wsServer := ws.Handler(cfg, registry, store, hub, log)
+	// Session files are re-read only when inotify reports a change, not at
+	// every delivery (Odoo re-reads each socket's file each time).
+	if watcher, err := store.Watch(log); err != nil {
+		log.Warn("not watching the session directory: every delivery re-reads its session file", "err", err)
+	} else {
+		defer watcher.Close()
+		wsServer.WatchSessions(watcher.Watcher)
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("/websocket", wsServer)
 	mux.Handle("/websocket/", wsServer)
+	// Odoo 8.0–15.0 /longpolling; 16.0+ databases get werkzeug's 404 there.
+	pollServer := poll.New(cfg, registry, hub, log)
+	mux.Handle("/longpolling/", pollServer)
 	mux.HandleFunc("/", notFound(log))
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr())
@@ -96,10 +108,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
+	if cfg.DebugAddr != "" {
+		dsrv, err := startDebug(cfg.DebugAddr, debugHandler(dispatcher, hub, wsServer), log)
+		if err != nil {
+			log.Error("cannot listen", "debug_addr", cfg.DebugAddr, "err", err)
+			return 1
+		}
+		defer dsrv.Close()
+	}
+
 	dctx, cancelDispatcher := context.WithCancel(context.Background())
 	defer cancelDispatcher()
 	dispatcherDone := make(chan error, 1)
 	go func() { dispatcherDone <- dispatcher.Run(dctx) }()
+
+	go trimWhenIdle(dctx, wsServer.Opened, log)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -124,6 +147,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv.SetKeepAlivesEnabled(false)
 	shutdownErr := make(chan error, 1)
 	go func() { shutdownErr <- srv.Shutdown(sctx) }()
+	if err := pollServer.Shutdown(sctx); err != nil {
+		log.Warn("longpolling drain incomplete", "err", err)
+	}
 	if err := wsServer.Shutdown(sctx); err != nil {
 		log.Warn("websocket drain incomplete", "err", err)
 	}

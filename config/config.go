@@ -57,6 +57,9 @@ type Config struct {
 	WebsocketRateLimitBurst   int     // websocket_rate_limit_burst, 10
 	WebsocketRateLimitDelay   float64 // websocket_rate_limit_delay, 0.2 seconds
 
+	// odoobus only (no Odoo key)
+	DebugAddr string // debug_addr (--debug-addr, ODOOBUS_DEBUG_ADDR): /debug/stats and /debug/pprof; "" = off
+
 	ConfigFile  string // the odoo.conf that was read, "" when none
 	Notes       []string
 	PrintConfig bool // --print-config: print Print's output and exit
@@ -117,6 +120,7 @@ var keys = []keyDef{
 	{name: "websocket_keep_alive_timeout", kind: kCount, field: func(c *Config) any { return &c.WebsocketKeepAliveTimeout }},
 	{name: "websocket_rate_limit_burst", kind: kCount, field: func(c *Config) any { return &c.WebsocketRateLimitBurst }},
 	{name: "websocket_rate_limit_delay", kind: kFloat, field: func(c *Config) any { return &c.WebsocketRateLimitDelay }},
+	{name: "debug_addr", kind: kString, field: func(c *Config) any { return &c.DebugAddr }}, // odoobus only
 }
 
 func keyByName(name string) *keyDef {

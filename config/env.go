@@ -35,6 +35,7 @@ var envNames = []struct{ env, key string }{
 	{"ODOOBUS_WEBSOCKET_KEEP_ALIVE_TIMEOUT", "websocket_keep_alive_timeout"},
 	{"ODOOBUS_WEBSOCKET_RATE_LIMIT_BURST", "websocket_rate_limit_burst"},
 	{"ODOOBUS_WEBSOCKET_RATE_LIMIT_DELAY", "websocket_rate_limit_delay"},
+	{"ODOOBUS_DEBUG_ADDR", "debug_addr"},
 }
 
 func envLayer(getenv func(string) string) []setting {

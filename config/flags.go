@@ -55,6 +55,7 @@ var flagDefs = []flagDef{
 	{names: []string{"--proxy-mode"}, action: flagConst, key: "proxy_mode", value: "True", help: "trust X-Forwarded-* headers (set proxy_mode = True)"},
 	{names: []string{"--workers"}, key: "workers", help: "Odoo's worker count (0: threaded Odoo)"},
 	{names: []string{"--log-level"}, key: "log_level", help: "info (default), debug, warn, error or another Odoo level name"},
+	{names: []string{"--debug-addr"}, key: "debug_addr", help: "odoobus: serve /debug/stats (JSON) and /debug/pprof on this address, e.g. 127.0.0.1:6060 (default: off)"},
 	{names: []string{"--print-config"}, action: flagPrint, help: "print the effective configuration and where each value came from, then exit"},
 	{names: []string{"--version"}, action: flagVersion, help: "print the version and exit"},
 	{names: []string{"-h", "--help"}, action: flagHelp, help: "show this help"},

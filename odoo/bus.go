@@ -29,6 +29,9 @@ type Notification struct {
 
 	once sync.Once
 	item []byte
+
+	lpOnce sync.Once // LPItem (bus_lp.go)
+	lpItem []byte
 }
 
 // WSItem returns the bytes Odoo 16/17 put in a websocket frame for this row:

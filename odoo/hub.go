@@ -1,6 +1,9 @@
 package odoo
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // Subscriber is one consumer of bus notifications: a websocket or a
 // longpolling waiter. Its identity is the interface value, so it must be a
@@ -27,6 +30,33 @@ type Batch struct {
 	// KeysErr is set when the token keys could not be read (Keys is nil):
 	// the receiver cannot tell valid sessions from revoked ones.
 	KeysErr error
+	// At is when the rows were read (the start of the bus_bus query):
+	// anything that happened before it (a logout) must be seen by this
+	// delivery.
+	At time.Time
+
+	// One Batch is shared by every subscriber that gets the same rows (a
+	// broadcast: all of them), so a transport encodes its frame of the
+	// whole batch once (Encoded) instead of once per socket.
+	encMu   sync.Mutex
+	encoded map[string][]byte
+}
+
+// Encoded returns enc(b.Notifications), computed once per batch and kind
+// (the transport's wire shape, e.g. "ws"). The result is shared: callers
+// must not modify it.
+func (b *Batch) Encoded(kind string, enc func([]*Notification) []byte) []byte {
+	b.encMu.Lock()
+	defer b.encMu.Unlock()
+	if v, ok := b.encoded[kind]; ok {
+		return v
+	}
+	v := enc(b.Notifications)
+	if b.encoded == nil {
+		b.encoded = map[string][]byte{}
+	}
+	b.encoded[kind] = v
+	return v
 }
 
 // hubShards: the channel map is split in a power of two of shards chosen by

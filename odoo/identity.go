@@ -42,7 +42,7 @@ func (d *Database) Identity(ctx context.Context, uid int64, cookies map[string]s
 	if rules.GuestCookie != "" {
 		token = cookies[rules.GuestCookie]
 	}
-	guestID, secret, tokErr := parseGuestToken(token)
+	guestID, secret, tokErr := rules.ParseGuestToken(token)
 
 	var (
 		found   bool

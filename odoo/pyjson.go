@@ -262,13 +262,33 @@ func PySpaced(compact []byte) ([]byte, error) {
 	return p.out, nil
 }
 
+// PySpacedUnicode is PySpaced with ensure_ascii=False, as Odoo's
+// Request.make_json_response dumps JSON-RPC answers (odoo/http.py
+// @16.0/@17.0): non-ASCII characters (escaped or not in the input) are
+// written as raw UTF-8, DEL stays raw, and only '"', '\\' and the C0
+// controls are escaped. A lone surrogate, which Python would fail to encode
+// as UTF-8 when sending the response, is kept as its \uXXXX escape.
+func PySpacedUnicode(compact []byte) ([]byte, error) {
+	p := pyParser{in: compact, out: make([]byte, 0, len(compact)+len(compact)/8+16), unicode: true}
+	p.skipWS()
+	if err := p.value(0); err != nil {
+		return nil, err
+	}
+	p.skipWS()
+	if p.pos != len(p.in) {
+		return nil, p.errorf("extra data")
+	}
+	return p.out, nil
+}
+
 // ErrPyJSON is wrapped by every PySpaced error.
 var ErrPyJSON = errors.New("invalid JSON for Python json.loads")
 
 type pyParser struct {
-	in  []byte
-	pos int
-	out []byte
+	in      []byte
+	pos     int
+	out     []byte
+	unicode bool // ensure_ascii=False (PySpacedUnicode)
 }
 
 func (p *pyParser) errorf(format string, args ...any) error {
@@ -510,14 +530,22 @@ func (p *pyParser) str() error {
 			return p.errorf("invalid control character")
 		case c < utf8.RuneSelf:
 			p.pos++
-			p.out = appendPyASCII(p.out, c)
+			if p.unicode && c == 0x7f {
+				p.out = append(p.out, c)
+			} else {
+				p.out = appendPyASCII(p.out, c)
+			}
 		default:
 			r, size := utf8.DecodeRune(p.in[p.pos:])
 			if r == utf8.RuneError && size == 1 {
 				return p.errorf("invalid UTF-8")
 			}
+			if p.unicode {
+				p.out = append(p.out, p.in[p.pos:p.pos+size]...)
+			} else {
+				p.out = appendPyRune(p.out, r)
+			}
 			p.pos += size
-			p.out = appendPyRune(p.out, r)
 		}
 	}
 }
@@ -548,7 +576,13 @@ func (p *pyParser) escape() error {
 		}
 		p.pos += 4
 		if u < utf8.RuneSelf {
-			p.out = appendPyASCII(p.out, byte(u))
+			if p.unicode && u == 0x7f {
+				p.out = append(p.out, byte(u))
+			} else {
+				p.out = appendPyASCII(p.out, byte(u))
+			}
+		} else if p.unicode {
+			p.out = p.rawUnit(u)
 		} else {
 			// Surrogates, paired or not, come back as the same \u units.
 			p.out = appendU16(p.out, u)
@@ -558,6 +592,22 @@ func (p *pyParser) escape() error {
 		return p.errorf("invalid \\escape")
 	}
 	return nil
+}
+
+// rawUnit writes the code unit u (≥ 0x80) of a \uXXXX escape as raw
+// UTF-8 for ensure_ascii=False: a high surrogate followed by a \uDCxx
+// escape is one astral character; other surrogates keep their escape.
+func (p *pyParser) rawUnit(u uint16) []byte {
+	if !utf16.IsSurrogate(rune(u)) {
+		return utf8.AppendRune(p.out, rune(u))
+	}
+	if u < 0xdc00 && len(p.in)-p.pos >= 6 && p.in[p.pos] == '\\' && p.in[p.pos+1] == 'u' {
+		if lo, ok := hex4(p.in[p.pos+2:]); ok && lo >= 0xdc00 && lo <= 0xdfff {
+			p.pos += 6
+			return utf8.AppendRune(p.out, utf16.DecodeRune(rune(u), rune(lo)))
+		}
+	}
+	return appendU16(p.out, u)
 }
 
 func hex4(b []byte) (uint16, bool) {

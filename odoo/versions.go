@@ -22,11 +22,26 @@ type versionRules struct {
 	// mail.guest._cookie_name / _cookie_separator
 	// (addons/mail/models/discuss/mail_guest.py @17.0; protocol §5.5).
 	GuestCookie string
+	// ParseGuestToken splits a guest token into id and access token:
+	// mail.guest._get_guest_from_request (16.0) / _get_guest_from_token
+	// (17.0). id 0 means "no guest"; errors wrap ErrGuestToken.
+	ParseGuestToken func(token string) (id int64, secret string, err error)
 	// Channels turns a subscribe's client strings into channel keys
 	// (protocol §5.5, §6.2).
 	Channels channelBuilder
 	// Presence writes bus_presence and its bus notifications (protocol §6).
 	Presence presenceWriter
+	// IMStatus answers update_presence's im_status_ids_by_model (16.0:
+	// a bus/im_status notification to the user's partner; 17.0: ignored).
+	IMStatus imStatusSender
+}
+
+// imStatusSender is ir.websocket._get_im_status + the notification
+// _update_bus_presence sends with it, for one Odoo era.
+type imStatusSender interface {
+	// send runs after update (the presence is committed); ids is the raw
+	// JSON value of im_status_ids_by_model.
+	send(ctx context.Context, d *Database, id Identity, ids []byte) error
 }
 
 // channelBuilder is ir.websocket's channel side of one Odoo era.
@@ -50,12 +65,28 @@ type presenceWriter interface {
 // versionTable holds one row per supported Odoo version.
 var versionTable = []versionRules{
 	{
-		Version:     Version{Major: 17, Minor: 0},
-		GuestCookie: "dgid",       // mail_guest.py @17.0 _cookie_name
-		Channels:    channels17{}, // channels_17.go
-		Presence:    presence17{}, // presence_17.go
+		Version:         Version{Major: 16, Minor: 0},
+		GuestCookie:     "dgid",            // mail_guest.py @16.0 _cookie_name
+		ParseGuestToken: parseGuestToken16, // channels_16.go
+		Channels:        channels16{},      // channels_16.go
+		Presence:        presence16{},      // presence_16.go
+		IMStatus:        imStatus16{},      // presence_16.go
+	},
+	{
+		Version:         Version{Major: 17, Minor: 0},
+		GuestCookie:     "dgid",          // mail_guest.py @17.0 _cookie_name
+		ParseGuestToken: parseGuestToken, // identity.go
+		Channels:        channels17{},    // channels_17.go
+		Presence:        presence17{},    // presence_17.go
+		IMStatus:        noIMStatus{},    // 17.0 ignores im_status_ids_by_model
 	},
 }
+
+// noIMStatus: late 17.0's _update_bus_presence does not read
+// im_status_ids_by_model (addons/bus/models/ir_websocket.py @17.0; §6.2).
+type noIMStatus struct{}
+
+func (noIMStatus) send(context.Context, *Database, Identity, []byte) error { return nil }
 
 // UnsupportedVersionError is returned by every version-dependent Database
 // method when the table has no row for the database's Odoo version.

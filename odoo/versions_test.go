@@ -40,7 +40,7 @@ func TestVersionsComplete(t *testing.T) {
 }
 
 func TestVersions_UnknownVersionError(t *testing.T) {
-	d := &Database{Name: "x", Version: Version{16, 0}} // no SQL: must fail before any query
+	d := &Database{Name: "x", Version: Version{15, 0}} // no SQL: must fail before any query
 	ctx := context.Background()
 	calls := map[string]func() error{
 		"Channels":       func() error { _, err := d.Channels(ctx, Identity{}, nil); return err },
@@ -54,12 +54,12 @@ func TestVersions_UnknownVersionError(t *testing.T) {
 	for name, call := range calls {
 		err := call()
 		var uv *UnsupportedVersionError
-		if !errors.As(err, &uv) || uv.Version != (Version{16, 0}) {
-			t.Errorf("%s: err = %v, want UnsupportedVersionError for 16.0", name, err)
+		if !errors.As(err, &uv) || uv.Version != (Version{15, 0}) {
+			t.Errorf("%s: err = %v, want UnsupportedVersionError for 15.0", name, err)
 			continue
 		}
-		if msg := err.Error(); !strings.Contains(msg, "16.0") || !strings.Contains(msg, "17.0") {
-			t.Errorf("%s: message %q should name 16.0 and the supported 17.0", name, msg)
+		if msg := err.Error(); !strings.Contains(msg, "15.0") || !strings.Contains(msg, "17.0") {
+			t.Errorf("%s: message %q should name 15.0 and the supported 17.0", name, msg)
 		}
 	}
 }

@@ -58,9 +58,13 @@ var (
 )
 
 // OdooRegistry adapts *odoo.Registry to Registry.
-func OdooRegistry(r *odoo.Registry) Registry { return odooRegistry{r} }
+// Identical reads of concurrent sockets are shared (coalesce.go).
+func OdooRegistry(r *odoo.Registry) Registry { return odooRegistry{r, &coalescers{}} }
 
-type odooRegistry struct{ r *odoo.Registry }
+type odooRegistry struct {
+	r  *odoo.Registry
+	co *coalescers
+}
 
 func (o odooRegistry) Select(ctx context.Context, host, sessionDB string) (string, error) {
 	return o.r.Select(ctx, host, sessionDB)
@@ -71,5 +75,5 @@ func (o odooRegistry) Open(ctx context.Context, db string) (DB, odoo.Version, er
 	if err != nil {
 		return nil, odoo.Version{}, err
 	}
-	return d, d.Version, nil
+	return o.co.wrap(d), d.Version, nil
 }

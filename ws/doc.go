@@ -26,6 +26,11 @@
 //     keeps sending a PING every 45 s). Nothing is sent after our CLOSE.
 //   - Writes have a deadline (WriteTimeout); a socket whose queue passes
 //     MaxQueueBytes is closed with 1013 (the odoobus-only SLOW_CONSUMER row).
+//     Notification frames are written by write.go (one non-blocking write,
+//     often straight from the dispatcher), control frames by gorilla.
+//   - With a SessionWatcher (main.go: inotify), a delivery re-reads the
+//     session file only when it changed; Odoo re-reads it every time. A
+//     logout or a token change is still seen at the next delivery.
 //   - gorilla refuses a client that sends frames before the 101 arrived,
 //     and answers a non-GET upgrade with 405; Odoo accepts both.
 //   - A handshake that logs a session out (dbfilter, stale token) issues a

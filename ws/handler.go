@@ -2,7 +2,6 @@ package ws
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"os"
@@ -83,18 +82,21 @@ func ConfigFrom(c *config.Config, getenv func(string) string) Config {
 	return cfg
 }
 
-// Server serves /websocket, /websocket/ and /websocket/health.
+// Server serves /websocket, /websocket/, /websocket/health and the
+// JSON-RPC side doors of http_routes.go.
 type Server struct {
 	cfg   Config
 	reg   Registry
 	store SessionStore
 	hub   Hub
 	log   *slog.Logger
+	watch SessionWatcher // nil: every use reads the session file
 
 	upgrader websocket.Upgrader
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
+	opened   uint64 // sockets ever tracked (Opened)
 	shutdown bool
 	wg       sync.WaitGroup
 }
@@ -146,7 +148,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveWebsocket(w, r)
 	case "/websocket/health":
 		s.serveHealth(w, r)
+	case "/websocket/peek_notifications":
+		s.serveJSONRoute(w, r, routePeek)
+	case "/websocket/update_bus_presence":
+		s.serveJSONRoute(w, r, routePres)
+	case "/websocket/on_closed":
+		s.serveJSONRoute(w, r, routeOnCl)
 	default:
+		s.log.Info("not a bus route: this request belongs on Odoo's HTTP port", "method", r.Method, "path", r.URL.Path)
 		errNotFound.write(w)
 	}
 }
@@ -163,11 +172,35 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Length", "18")
-	h.Set("X-Content-Type-Options", "nosniff")
+	if s.healthNosniff(r) {
+		h.Set("X-Content-Type-Options", "nosniff")
+	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write([]byte(body))
 	}
+}
+
+// healthNosniff: the health answer carries X-Content-Type-Options when the
+// request's database is one whose Odoo adds it (17.0, not 16.0). Without a
+// database (Odoo would answer 404: bus is not a server-wide module) or on
+// any error, the 17.0 headers are kept.
+func (s *Server) healthNosniff(r *http.Request) bool {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Op)
+	defer cancel()
+	host, _ := effectiveHostScheme(r, s.cfg.ProxyMode)
+	dbName, err := s.reg.Select(ctx, host, "")
+	if err != nil || dbName == "" {
+		return true
+	}
+	_, ver, err := s.reg.Open(ctx, dbName)
+	if err != nil {
+		return true
+	}
+	if row := versionFor(ver); row != nil {
+		return row.Nosniff
+	}
+	return true
 }
 
 // serveWebsocket is Odoo's request path for /websocket: session and
@@ -178,81 +211,18 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Op)
 	defer cancel()
-	log := s.log
-
-	// Session: query session_id, X-Openerp-Session-Id (explicit: never
-	// sent back as a cookie), else the session_id cookie.
-	sid, explicit := r.URL.Query().Get("session_id"), true
-	if sid == "" {
-		sid = r.Header.Get("X-Openerp-Session-Id")
+	// With a session watcher, the session read below also serves the
+	// socket's first message: the sid is watched from before the read, so
+	// a change after it is seen (sessioncache.go).
+	watchedSID, watchGen := s.watchBeforeRead(r)
+	if watchedSID != "" {
+		defer s.watcher().Unregister(watchedSID)
 	}
-	if sid == "" {
-		explicit = false
-		if ck, err := r.Cookie("session_id"); err == nil {
-			sid = ck.Value
-		}
-	}
-	var sess *session.Session
-	fresh := false // the request's session is a new public one to write
-	if sid == "" {
-		sid, fresh = session.NewSID(), true
-	} else {
-		got, err := s.store.Get(sid)
-		switch {
-		case err == nil:
-			sess = got
-		case errors.Is(err, session.ErrInvalidSID):
-			// ws_handshake_variants.json bad_cookie_garbage: a new sid.
-			sid, fresh = session.NewSID(), true
-		case errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrCorrupt):
-			// bad_cookie_wellformed_unknown_sid: the same sid, a new
-			// public session (Odoo reads an unreadable file as {}).
-			fresh = true
-		default:
-			log.Error("session store read failed", "sid", session.ShortSID(sid), "err", err)
-			errInternal.write(w)
-			return
-		}
-	}
-	var sessDB string
-	if sess != nil {
-		sessDB = sess.DB
-	}
-
-	host, scheme := effectiveHostScheme(r, s.cfg.ProxyMode)
-	dbName, err := s.reg.Select(ctx, host, sessDB)
-	if errors.Is(err, odoo.ErrNoDatabase) || (err == nil && dbName == "") {
-		// No database: the no-db routing map has no /websocket.
-		errNotFound.write(w)
+	q := s.resolveRequest(ctx, w, r)
+	if q == nil {
 		return
 	}
-	if err != nil {
-		log.Error("database selection failed", "host", host, "err", err)
-		errInternal.write(w)
-		return
-	}
-	log = log.With("db", dbName)
-	if sess != nil && sessDB != "" && sessDB != dbName {
-		// "Logged into database %r, but dbfilter rejects it; logging
-		// session out." — logout rotates the sid.
-		log.Warn("session database rejected by dbfilter; session logged out", "session_db", sessDB)
-		sid, sess, fresh = session.NewSID(), nil, true
-	} else if sess != nil && sessDB == "" && sess.UID == 0 {
-		fresh = true // the public session gets its database
-	}
-
-	db, ver, err := s.reg.Open(ctx, dbName)
-	if err != nil {
-		log.Error("database unavailable", "err", err)
-		errInternal.write(w)
-		return
-	}
-	row := versionFor(ver)
-	if row == nil {
-		log.Warn("no websocket rules for this Odoo version", "version", ver.String())
-		errNotFound.write(w)
-		return
-	}
+	log, row, db, dbName := q.log, q.row, q.db, q.dbName
 
 	if !isWebsocketRequest(r.Header) {
 		errRouteMismatch.write(w)
@@ -266,20 +236,10 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// auth='public': a session whose token no longer matches is logged out
-	// and the request continues as public (§1.4 step 5), with a new sid.
-	if sess != nil && sess.UID != 0 {
-		keys, err := db.TokenKeys(ctx, []int64{sess.UID})
-		if err != nil {
-			log.Error("reading session token keys failed", "uid", sess.UID, "err", err)
-			errInternal.write(w)
-			return
-		}
-		if !session.TokenMatches(sess, keys[sess.UID]) {
-			log.Info("session token mismatch at handshake; continuing as public", "sid", session.ShortSID(sid), "uid", sess.UID)
-			sid, sess, fresh = session.NewSID(), nil, true
-		}
+	if !s.authenticate(ctx, w, q) {
+		return
 	}
+	sid, sess, fresh, explicit, host, scheme := q.sid, q.sess, q.fresh, q.explicit, q.host, q.scheme
 
 	// ODOO_BUS_PUBLIC_SAMESITE_WS: a cross-origin socket runs on a fresh
 	// public session; the request's own session and cookie are unchanged.
@@ -299,8 +259,9 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 
 	// "Session must be persisted to handle WebSocket authentication":
 	// the handshake always rewrites the session file.
+	var err error
 	if fresh {
-		err = s.store.SavePublic(sid, dbName)
+		err = s.savePublic(q)
 	} else {
 		err = s.store.Touch(sid)
 	}
@@ -316,9 +277,11 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Access-Control-Allow-Origin", "*")
 	hdr.Set("Access-Control-Allow-Methods", "GET, POST")
 	if !explicit {
-		hdr.Set("Set-Cookie", sessionCookie(sid, now, row.SessionMaxAge))
+		hdr.Set("Set-Cookie", sessionCookie(sid, now, row))
 	}
-	hdr.Set("X-Content-Type-Options", "nosniff")
+	if row.Nosniff {
+		hdr.Set("X-Content-Type-Options", "nosniff")
+	}
 	hdr.Set("Date", now.UTC().Format(http.TimeFormat))
 
 	s.mu.Lock()
@@ -347,6 +310,9 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 			r.URL.Query().Get("version") != row.WorkerVersion,
 		log: log.With("sid", session.ShortSID(socketSID)),
 	})
+	if sess != nil && watchedSID == socketSID {
+		c.seedSession(sess, watchGen)
+	}
 	if !s.track(c) {
 		c.closeWith(ErrGoingAway)
 	}
@@ -376,7 +342,15 @@ func (s *Server) track(c *conn) bool {
 		return false
 	}
 	s.conns[c] = struct{}{}
+	s.opened++
 	return true
+}
+
+// Opened is the number of sockets opened since start.
+func (s *Server) Opened() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opened
 }
 
 func (s *Server) untrack(c *conn) {

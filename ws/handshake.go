@@ -228,12 +228,18 @@ func crossOrigin(origin, host, scheme string) bool {
 	return u.Host != host || u.Scheme != scheme
 }
 
-// sessionCookie is the Set-Cookie value Odoo 17 sends with the 101
-// (Request._save_session → FutureResponse.set_cookie, odoo/http.py):
-// Expires defaults to one year ahead (datetime.now() + 365 days, the
-// server's local time read as UTC by werkzeug; we use UTC), Max-Age is the
-// session lifetime, then HttpOnly and Path=/ in werkzeug's dump_cookie order.
-func sessionCookie(sid string, now time.Time, maxAge int) string {
-	expires := now.UTC().Add(365 * 24 * time.Hour).Format(http.TimeFormat)
-	return "session_id=" + sid + "; Expires=" + expires + "; Max-Age=" + strconv.Itoa(maxAge) + "; HttpOnly; Path=/"
+// sessionCookie is the Set-Cookie value Odoo sends for the session
+// (Request._save_session → set_cookie, odoo/http.py): Expires, Max-Age =
+// the session lifetime, then HttpOnly and Path=/ in werkzeug's dump_cookie
+// order. 17.0's FutureResponse.set_cookie defaults Expires to one year
+// ahead (datetime.now() + 365 days, the server's local time read as UTC by
+// werkzeug; we use UTC); 16.0 lets werkzeug derive it from Max-Age
+// (captures/odoo16: Expires = Date + 7 days).
+func sessionCookie(sid string, now time.Time, row *version) string {
+	exp := time.Duration(row.SessionMaxAge) * time.Second
+	if row.CookieExpiresYear {
+		exp = 365 * 24 * time.Hour
+	}
+	expires := now.UTC().Add(exp).Format(http.TimeFormat)
+	return "session_id=" + sid + "; Expires=" + expires + "; Max-Age=" + strconv.Itoa(row.SessionMaxAge) + "; HttpOnly; Path=/"
 }

@@ -46,7 +46,7 @@ func (c *conn) handleMessage(op byte, msg []byte) error {
 
 	// _get_session: re-read by sid; a missing (or unreadable) file is
 	// SessionExpiredException. Other store errors are server faults.
-	sess, err := c.srv.store.Get(c.sid)
+	sess, err := c.session(time.Now())
 	if err != nil {
 		if noSession(err) {
 			return ErrSessionExpired
@@ -60,7 +60,7 @@ func (c *conn) handleMessage(op byte, msg []byte) error {
 		if err != nil {
 			return c.messageFault("reading session token keys", err)
 		}
-		if !session.TokenMatches(sess, keys[sess.UID]) {
+		if !c.tokenMatches(sess, keys[sess.UID]) {
 			return ErrSessionExpired
 		}
 	}
@@ -207,7 +207,7 @@ func (c *conn) subscribe(ctx context.Context, sess *session.Session, data json.R
 
 // updatePresence is ir.websocket._update_bus_presence(**data): exactly the
 // keyword arguments inactivity_period and im_status_ids_by_model (the
-// latter unused in 17.0).
+// latter answered with bus/im_status in 16.0, unused in 17.0).
 func (c *conn) updatePresence(ctx context.Context, sess *session.Session, data json.RawMessage) error {
 	var d map[string]json.RawMessage
 	if err := json.Unmarshal(data, &d); err != nil || d == nil {
@@ -231,6 +231,9 @@ func (c *conn) updatePresence(ctx context.Context, sess *session.Session, data j
 	}
 	if err := c.db.UpdatePresence(ctx, id, ms); err != nil {
 		return c.messageFault("updating presence", err)
+	}
+	if err := sendIMStatus(ctx, c.db, id, d["im_status_ids_by_model"]); err != nil {
+		return c.messageFault("answering im_status_ids_by_model", err)
 	}
 	return nil
 }
@@ -271,9 +274,28 @@ func pyNumber(raw json.RawMessage) (int64, bool) {
 // batch's keys, read once per wake-up), choose the notifications with the
 // version's `last` rule and queue one TEXT frame.
 func (c *conn) dispatch(batches []*odoo.Batch, poll bool) error {
-	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.Op)
-	defer cancel()
-	sess, err := c.srv.store.Get(c.sid)
+	// The context (a timer) is only made when SQL is needed: a delivery
+	// with its token key in the batch and an unchanged session runs none.
+	var ctx context.Context
+	cancel := context.CancelFunc(func() {})
+	op := func() context.Context {
+		if ctx == nil {
+			ctx, cancel = context.WithTimeout(context.Background(), c.srv.cfg.Op)
+		}
+		return ctx
+	}
+	defer func() { cancel() }()
+	// Changes made before the rows were read (or now, for a poll) are seen.
+	since := time.Now()
+	if !poll {
+		since = time.Time{}
+		for _, b := range batches {
+			if b.At.After(since) {
+				since = b.At
+			}
+		}
+	}
+	sess, err := c.session(since)
 	if err != nil {
 		if noSession(err) {
 			return ErrSessionExpired
@@ -283,13 +305,13 @@ func (c *conn) dispatch(batches []*odoo.Batch, poll bool) error {
 	if sess.UID != 0 {
 		key, found := keyFromBatches(batches, sess.UID)
 		if !found {
-			keys, err := c.db.TokenKeys(ctx, []int64{sess.UID})
+			keys, err := c.db.TokenKeys(op(), []int64{sess.UID})
 			if err != nil {
 				return c.dispatchFault("reading session token keys", err)
 			}
 			key = keys[sess.UID]
 		}
-		if !session.TokenMatches(sess, key) {
+		if !c.tokenMatches(sess, key) {
 			return ErrSessionExpired
 		}
 	}
@@ -302,7 +324,7 @@ func (c *conn) dispatch(batches []*odoo.Batch, poll bool) error {
 		channels := c.channels
 		last, ignore := c.cur.pollArgs()
 		c.mu.Unlock()
-		polled, err := c.db.Poll(ctx, channels, last, ignore)
+		polled, err := c.db.Poll(op(), channels, last, ignore)
 		if err != nil {
 			return c.dispatchFault("bus_bus poll", err)
 		}
@@ -325,8 +347,16 @@ func (c *conn) dispatch(batches []*odoo.Batch, poll bool) error {
 	if c.state != stateOpen || c.terminating {
 		return nil
 	}
-	ns = c.cur.take(ns, time.Now().UnixNano())
-	if frame := encodeNotifications(ns); frame != nil {
+	taken := c.cur.take(ns, time.Now().UnixNano())
+	var frame []byte
+	if len(batches) == 1 && !poll && len(taken) == len(ns) {
+		// Everything the batch holds goes out: its frame is shared by
+		// every socket that got the same batch (a broadcast), encoded once.
+		frame = batches[0].Encoded("ws", encodeNotifications)
+	} else {
+		frame = encodeNotifications(taken)
+	}
+	if frame != nil {
 		c.enqueueLocked(outFrame{op: opText, data: frame})
 	}
 	return nil

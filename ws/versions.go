@@ -8,7 +8,6 @@ import (
 // (shared/style.md §2.2). The row is resolved once per request, from the
 // database's version, and handed to the connection; no code below compares
 // version numbers. Sections refer to protocol/websocket-16-17.md.
-// Adding 16.0 means one row here and, for its `last` rule, a cursor_16.go.
 
 // version is one row of the table.
 type version struct {
@@ -29,20 +28,58 @@ type version struct {
 	// SessionMaxAge is the Max-Age of the session cookie of the 101
 	// (odoo/http.py SESSION_LIFETIME, 7 days in 16.0/17.0; §1.2).
 	SessionMaxAge int
+	// CookieExpiresYear: the session cookie's Expires is one year ahead
+	// (17.0 FutureResponse.set_cookie); otherwise werkzeug derives it from
+	// Max-Age (16.0).
+	CookieExpiresYear bool
 	// PresenceOnClose: closing the socket sets the user's / guest's
 	// presence offline (ir.websocket._on_websocket_closed, 17.0; §6.2).
 	PresenceOnClose bool
+	// KeepInvalidSID: a session_id cookie that is not a valid sid is kept
+	// as the request's sid (16.0 Request._get_session_and_dbname assigns
+	// session.sid = sid after the store returned a new session): the 101
+	// echoes it in Set-Cookie and, as no session can be read under it, the
+	// first message closes 4001 (captures/odoo16/ws_handshake_variants.json
+	// bad_cookie_garbage). 17.0 replaces it by a new sid. Odoo 16 also
+	// writes a file under that name; odoobus never does (same wire result).
+	KeepInvalidSID bool
+	// Nosniff: Odoo's own responses (101, JSON-RPC, health) carry
+	// X-Content-Type-Options: nosniff (17.0 captures; absent from every
+	// 16.0 response).
+	Nosniff bool
+	// OnClosedRoute: POST /websocket/on_closed exists (17.0
+	// WebsocketController.on_websocket_closed; not in 16.0, §7).
+	OnClosedRoute bool
 }
 
 // versions holds one row per supported Odoo version.
 var versions = []version{
 	{
-		Odoo:            odoo.Version{Major: 17, Minor: 0},
-		OriginRequired:  true,     // §1.2, S17
-		WorkerVersion:   "17.0-1", // §1.5, S17 _VERSION; ws_outdated_version.json
-		NewCursor:       newCursor17,
-		SessionMaxAge:   604800, // SESSION_LIFETIME = 60*60*24*7 (S17h); ws_*.json Set-Cookie
-		PresenceOnClose: true,   // §6.2, S17 Websocket._terminate
+		Odoo: odoo.Version{Major: 16, Minor: 0},
+		// Late 16.0 requires Origin (S16b; captures/odoo16 missing_origin →
+		// 400). Early 16.0 (S16) did not; odoobus follows the later rule,
+		// which is what every browser sends anyway.
+		OriginRequired:    true,
+		WorkerVersion:     "", // no ?version check in 16.0 (ws_browser_user_agent.json)
+		NewCursor:         newCursor16,
+		SessionMaxAge:     604800, // 16.0 of 2023-12 (the captures): Max-Age=604800, 7 days; early 16.0 had 90 days
+		PresenceOnClose:   false,  // 16.0 has no _on_websocket_closed
+		CookieExpiresYear: false,
+		KeepInvalidSID:    true,
+		Nosniff:           false,
+		OnClosedRoute:     false,
+	},
+	{
+		Odoo:              odoo.Version{Major: 17, Minor: 0},
+		OriginRequired:    true,     // §1.2, S17
+		WorkerVersion:     "17.0-1", // §1.5, S17 _VERSION; ws_outdated_version.json
+		NewCursor:         newCursor17,
+		SessionMaxAge:     604800, // SESSION_LIFETIME = 60*60*24*7 (S17h); ws_*.json Set-Cookie
+		PresenceOnClose:   true,   // §6.2, S17 Websocket._terminate
+		CookieExpiresYear: true,
+		KeepInvalidSID:    false, // ws_handshake_variants.json bad_cookie_garbage: a new sid
+		Nosniff:           true,
+		OnClosedRoute:     true,
 	},
 }
 

@@ -1,0 +1,49 @@
+// Command odoobus-bench measures a bus worker — odoobus or Odoo's own gevent
+// worker — under many websocket subscribers: it opens N sockets (each one
+// subscribed to one channel), writes notifications the way Odoo 17 does
+// (INSERT INTO bus_bus, then NOTIFY imbus on database "postgres" after the
+// commit), and reports delivery latency, lost receipts, close codes, the
+// server's memory, CPU and file descriptors, PostgreSQL connections and the
+// bus_bus statements per burst.
+//
+// It is a separate program, not an odoobus subcommand: the load must come
+// from another process (its own 20,000 open files, its own CPU accounting),
+// it talks to Odoo's gevent worker just as well, and odoobus keeps odoo-bin's
+// flag set. Every loop is bounded in count and time.
+//
+//	odoobus-bench --url ws://127.0.0.1:8072/websocket --dsn "host=127.0.0.1 port=5432 user=odoo" \
+//	    --db mydb --sessions-dir ~/.local/share/Odoo/sessions --uids 2 \
+//	    --conns 5000 --channel broadcast --bursts 5 --burst-size 1 --server-pid $(pidof odoobus)
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	opts, err := parseOptions(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "odoobus-bench:", err)
+		os.Exit(2)
+	}
+	res, err := run(ctx, opts, os.Stderr)
+	if res != nil {
+		res.print(os.Stdout)
+		if opts.Out != "" {
+			if werr := res.write(opts.Out); werr != nil {
+				fmt.Fprintln(os.Stderr, "odoobus-bench:", werr)
+				os.Exit(1)
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "odoobus-bench:", err)
+		os.Exit(1)
+	}
+}

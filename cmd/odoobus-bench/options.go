@@ -1,0 +1,175 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// options are the command-line settings.
+type options struct {
+	URL         string // target websocket URL
+	Origin      string // Origin header ("" = http://<host of URL>)
+	AllowRemote bool
+
+	// Session source (a): a real Odoo login.
+	LoginURL, User, Password string
+	// Session source (b): session files written here for database DB.
+	SessionsDir string
+	UIDs        []int64
+	Public      bool // no cookie: the server creates a public session per socket
+
+	DSN string // lib/pq key=value DSN without dbname (trigger, pg_stat_activity)
+	DB  string // Odoo database
+
+	Conns       int
+	Concurrency int           // dials in flight
+	Sources     int           // 127.0.0.x source addresses (0 = one per 10,000 sockets)
+	ConnTimeout time.Duration // whole connect phase
+
+	Channel   string // string channel subscribed to (Odoo 17 accepts any string)
+	Bursts    int
+	BurstSize int
+	Interval  time.Duration // between bursts
+	Wait      time.Duration // after the last burst, for missing receipts
+	Settle    time.Duration // idle time before the idle sample
+
+	ServerPID int
+	DebugURL  string // odoobus --debug-addr base URL
+	Out       string // JSON result file
+}
+
+func parseOptions(args []string) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("odoobus-bench", flag.ContinueOnError)
+	fs.StringVar(&o.URL, "url", "ws://127.0.0.1:8072/websocket", "target websocket URL")
+	fs.StringVar(&o.Origin, "origin", "", "Origin header (default http://<host of --url>)")
+	fs.BoolVar(&o.AllowRemote, "allow-remote", false, "allow non-loopback targets")
+	fs.StringVar(&o.LoginURL, "login", "", "Odoo HTTP base URL for POST /web/session/authenticate (session source a)")
+	fs.StringVar(&o.User, "user", "admin", "login for --login")
+	fs.StringVar(&o.Password, "password", "admin", "password for --login")
+	fs.StringVar(&o.SessionsDir, "sessions-dir", "", "Odoo session directory (<data_dir>/sessions) to write session files in (session source b)")
+	uids := fs.String("uids", "2", "comma-separated res_users ids the written sessions belong to, used in turn")
+	fs.BoolVar(&o.Public, "public", false, "send no session cookie (public sessions)")
+	fs.StringVar(&o.DSN, "dsn", "host=127.0.0.1 port=5432 user=postgres sslmode=disable", "PostgreSQL DSN without dbname (lib/pq key=value)")
+	fs.StringVar(&o.DB, "db", "", "Odoo database name")
+	fs.IntVar(&o.Conns, "conns", 1000, "number of websockets")
+	fs.IntVar(&o.Concurrency, "concurrency", 1000, "handshakes in flight")
+	fs.IntVar(&o.Sources, "sources", 0, "127.0.0.x source addresses to spread sockets over (0: one per 10,000)")
+	fs.DurationVar(&o.ConnTimeout, "connect-timeout", 120*time.Second, "limit of the connect phase")
+	fs.StringVar(&o.Channel, "channel", "broadcast", "channel name to subscribe to and notify")
+	fs.IntVar(&o.Bursts, "bursts", 5, "number of bursts")
+	fs.IntVar(&o.BurstSize, "burst-size", 1, "notifications per burst (one transaction, one NOTIFY)")
+	fs.DurationVar(&o.Interval, "interval", time.Second, "pause between bursts")
+	fs.DurationVar(&o.Wait, "wait", 30*time.Second, "how long to wait for receipts after the last burst")
+	fs.DurationVar(&o.Settle, "settle", 3*time.Second, "idle time after connecting, before the idle sample")
+	fs.IntVar(&o.ServerPID, "server-pid", 0, "server process id (RSS, CPU, fds from /proc)")
+	fs.StringVar(&o.DebugURL, "debug-url", "", "odoobus debug endpoint base URL (--debug-addr), e.g. http://127.0.0.1:6060")
+	fs.StringVar(&o.Out, "out", "", "write the JSON result to this file")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	for _, f := range strings.Split(*uids, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		id, err := strconv.ParseInt(f, 10, 64)
+		if err != nil || id <= 0 {
+			return nil, fmt.Errorf("--uids: bad uid %q", f)
+		}
+		o.UIDs = append(o.UIDs, id)
+	}
+	return o, o.validate()
+}
+
+func (o *options) validate() error {
+	u, err := url.Parse(o.URL)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+		return fmt.Errorf("--url %q: want ws://host:port/websocket", o.URL)
+	}
+	if o.Origin == "" {
+		scheme := "http"
+		if u.Scheme == "wss" {
+			scheme = "https"
+		}
+		o.Origin = scheme + "://" + u.Host
+	}
+	if !o.AllowRemote {
+		for _, t := range []string{o.URL, o.LoginURL, o.DebugURL} {
+			if t == "" {
+				continue
+			}
+			if err := requireLoopback(t); err != nil {
+				return err
+			}
+		}
+	}
+	sources := 0
+	for _, b := range []bool{o.LoginURL != "", o.SessionsDir != "", o.Public} {
+		if b {
+			sources++
+		}
+	}
+	if sources != 1 {
+		return errors.New("choose one session source: --login URL, --sessions-dir DIR or --public")
+	}
+	if o.DB == "" {
+		return errors.New("--db is required (bus_bus rows and channel names belong to one database)")
+	}
+	if o.SessionsDir != "" && len(o.UIDs) == 0 {
+		return errors.New("--uids: at least one uid")
+	}
+	switch {
+	case o.Conns < 1 || o.Conns > 1_000_000:
+		return errors.New("--conns: between 1 and 1,000,000")
+	case o.Concurrency < 1:
+		return errors.New("--concurrency: at least 1")
+	case o.Bursts < 0 || o.BurstSize < 1 || o.BurstSize > 100_000:
+		return errors.New("--bursts >= 0, --burst-size between 1 and 100,000")
+	case o.Sources < 0 || o.Sources > 250:
+		return errors.New("--sources: between 0 and 250")
+	case o.Channel == "":
+		return errors.New("--channel: empty")
+	}
+	if o.Sources == 0 {
+		o.Sources = (o.Conns + 9999) / 10000
+	}
+	return nil
+}
+
+// requireLoopback refuses a URL whose host is not a loopback address (a
+// name must resolve to loopback addresses only).
+func requireLoopback(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("%q: not a URL", raw)
+	}
+	host := u.Hostname()
+	var ips []net.IP
+	if ip := net.ParseIP(host); ip != nil {
+		ips = []net.IP{ip}
+	} else {
+		addrs, err := net.LookupIP(host)
+		if err != nil {
+			return fmt.Errorf("%q: %w", raw, err)
+		}
+		ips = addrs
+	}
+	for _, ip := range ips {
+		if !ip.IsLoopback() {
+			return fmt.Errorf("%q is not a loopback address: refusing without --allow-remote", raw)
+		}
+	}
+	if len(ips) == 0 {
+		return fmt.Errorf("%q: no address", raw)
+	}
+	return nil
+}

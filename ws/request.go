@@ -1,0 +1,152 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"odoobus/odoo"
+	"odoobus/session"
+)
+
+// odooRequest is what Odoo's HTTP stack has settled before a bus controller
+// runs (/websocket and the JSON-RPC side doors alike): the session
+// (Request._get_session_and_dbname), the database (db_filter / monodb) and
+// the version row of that database.
+type odooRequest struct {
+	sid      string
+	explicit bool             // from ?session_id= or X-Openerp-Session-Id: never sent back as a cookie
+	sess     *session.Session // nil: a new public session
+	fresh    bool             // the session is new: saving writes a public session
+	invalid  bool             // sid is not a valid sid (kept by 16.0): nothing can be stored under it
+	// cookieSID is the request's session_id cookie ("" when absent).
+	cookieSID string
+	// dirty: Odoo's session changed before the controller ran (logged
+	// out and rotated, or a public session given its database): the
+	// end-of-request save writes it.
+	dirty  bool
+	dbName string
+	db     DB
+	row    *version
+	host   string
+	scheme string
+	log    *slog.Logger
+}
+
+// resolveRequest reads the session, picks the database and its version
+// row. On failure it has written Odoo's answer (404 without a database or
+// rules, 500 on a backend fault) and returns nil.
+func (s *Server) resolveRequest(ctx context.Context, w http.ResponseWriter, r *http.Request) *odooRequest {
+	q := &odooRequest{log: s.log}
+
+	// Session: query session_id, X-Openerp-Session-Id (explicit: never
+	// sent back as a cookie), else the session_id cookie.
+	q.sid, q.explicit = r.URL.Query().Get("session_id"), true
+	if q.sid == "" {
+		q.sid = r.Header.Get("X-Openerp-Session-Id")
+	}
+	if q.sid == "" {
+		q.explicit = false
+		if ck, err := r.Cookie("session_id"); err == nil {
+			q.sid = ck.Value
+		}
+		q.cookieSID = q.sid
+	}
+	if q.sid == "" {
+		q.sid, q.fresh = session.NewSID(), true
+	} else {
+		got, err := s.store.Get(q.sid)
+		switch {
+		case err == nil:
+			q.sess = got
+		case errors.Is(err, session.ErrInvalidSID):
+			// ws_handshake_variants.json bad_cookie_garbage: a new public
+			// session; whether it keeps the sid is the version row's rule.
+			q.fresh, q.invalid = true, true
+		case errors.Is(err, session.ErrNotFound), errors.Is(err, session.ErrCorrupt):
+			// bad_cookie_wellformed_unknown_sid: the same sid, a new
+			// public session (Odoo reads an unreadable file as {}).
+			q.fresh = true
+		default:
+			q.log.Error("session store read failed", "sid", session.ShortSID(q.sid), "err", err)
+			errInternal.write(w)
+			return nil
+		}
+	}
+	var sessDB string
+	if q.sess != nil {
+		sessDB = q.sess.DB
+	}
+
+	q.host, q.scheme = effectiveHostScheme(r, s.cfg.ProxyMode)
+	dbName, err := s.reg.Select(ctx, q.host, sessDB)
+	if errors.Is(err, odoo.ErrNoDatabase) || (err == nil && dbName == "") {
+		// No database: the no-db routing map has no bus route.
+		errNotFound.write(w)
+		return nil
+	}
+	if err != nil {
+		q.log.Error("database selection failed", "host", q.host, "err", err)
+		errInternal.write(w)
+		return nil
+	}
+	q.dbName = dbName
+	q.log = q.log.With("db", dbName)
+	if q.sess != nil && sessDB != "" && sessDB != dbName {
+		// "Logged into database %r, but dbfilter rejects it; logging
+		// session out." — logout rotates the sid.
+		q.log.Warn("session database rejected by dbfilter; session logged out", "session_db", sessDB)
+		q.sid, q.sess, q.fresh, q.dirty = session.NewSID(), nil, true, true
+	} else if q.sess != nil && sessDB == "" && q.sess.UID == 0 {
+		q.fresh, q.dirty = true, true // the public session gets its database
+	}
+
+	db, ver, err := s.reg.Open(ctx, dbName)
+	if err != nil {
+		q.log.Error("database unavailable", "err", err)
+		errInternal.write(w)
+		return nil
+	}
+	q.db = db
+	q.row = versionFor(ver)
+	if q.row == nil {
+		q.log.Warn("no websocket rules for this Odoo version", "version", ver.String())
+		errNotFound.write(w)
+		return nil
+	}
+	if q.invalid && !q.row.KeepInvalidSID {
+		q.sid, q.invalid = session.NewSID(), false
+	}
+	return q
+}
+
+// authenticate is ir.http._authenticate for auth='public': a session whose
+// token no longer matches is logged out and the request continues as
+// public (§1.4 step 5), with a new sid. false: a backend fault was answered
+// with 500.
+func (s *Server) authenticate(ctx context.Context, w http.ResponseWriter, q *odooRequest) bool {
+	if q.sess == nil || q.sess.UID == 0 {
+		return true
+	}
+	keys, err := q.db.TokenKeys(ctx, []int64{q.sess.UID})
+	if err != nil {
+		q.log.Error("reading session token keys failed", "uid", q.sess.UID, "err", err)
+		errInternal.write(w)
+		return false
+	}
+	if !session.TokenMatches(q.sess, keys[q.sess.UID]) {
+		q.log.Info("session token mismatch; continuing as public", "sid", session.ShortSID(q.sid), "uid", q.sess.UID)
+		q.sid, q.sess, q.fresh, q.invalid, q.dirty = session.NewSID(), nil, true, false, true
+	}
+	return true
+}
+
+// savePublic writes the request's new public session, unless its sid is
+// one no session can be stored under (16.0's kept invalid sid).
+func (s *Server) savePublic(q *odooRequest) error {
+	if q.invalid {
+		return nil
+	}
+	return s.store.SavePublic(q.sid, q.dbName)
+}

@@ -1,0 +1,151 @@
+package ws
+
+import (
+	"net/http"
+	"time"
+
+	"odoobus/session"
+)
+
+// SessionWatcher is *session.Watcher as the sockets use it: it says whether
+// a session file may have changed since a socket read it, so a delivery
+// re-reads only changed files instead of every socket's file (Odoo re-reads
+// it before every dispatch: Websocket._dispatch_bus_notifications →
+// ir.websocket._authenticate, addons/bus/websocket.py @17.0).
+type SessionWatcher interface {
+	Register(sid string)
+	Unregister(sid string)
+	Gen() uint64
+	Changed(sid string, since uint64) bool
+	// SyncSince applies every change made before t (one drain serves
+	// every socket of a broadcast).
+	SyncSince(t time.Time)
+}
+
+var _ SessionWatcher = (*session.Watcher)(nil)
+
+// WatchSessions makes the sockets opened from now on read their session
+// file only when w reports a change. Call it before serving.
+func (s *Server) WatchSessions(w SessionWatcher) {
+	s.mu.Lock()
+	s.watch = w
+	s.mu.Unlock()
+}
+
+// watcher is the server's SessionWatcher, nil when none.
+func (s *Server) watcher() SessionWatcher {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.watch
+}
+
+// watchBeforeRead registers the request's sid (the session_id query
+// parameter, X-Openerp-Session-Id header or cookie, as resolveRequest reads
+// it) with the watcher before the handshake reads the file, and returns it
+// with the generation to seed the socket's cache with ("" when there is no
+// watcher or no valid sid). The caller unregisters it.
+func (s *Server) watchBeforeRead(r *http.Request) (string, uint64) {
+	w := s.watcher()
+	if w == nil {
+		return "", 0
+	}
+	sid := r.URL.Query().Get("session_id")
+	if sid == "" {
+		sid = r.Header.Get("X-Openerp-Session-Id")
+	}
+	if sid == "" {
+		if ck, err := r.Cookie("session_id"); err == nil {
+			sid = ck.Value
+		}
+	}
+	if !session.ValidSID(sid) {
+		return "", 0
+	}
+	w.Register(sid)
+	return sid, w.Gen()
+}
+
+// seedSession fills the socket's session cache with the handshake's read
+// (taken after generation gen), so the first message does not read the
+// file again.
+func (c *conn) seedSession(sess *session.Session, gen uint64) {
+	if c.watch == nil {
+		return
+	}
+	c.mu.Lock()
+	c.sess, c.sessGen = trimSession(sess), gen
+	c.mu.Unlock()
+}
+
+// session returns the socket's session: the copy read earlier while the
+// watcher reports no change of its file up to since (a change made before
+// since is always seen), else a fresh read (Odoo's _get_session). Without a
+// watcher every call reads the file.
+func (c *conn) session(since time.Time) (*session.Session, error) {
+	w := c.watch
+	if w == nil {
+		return c.srv.store.Get(c.sid)
+	}
+	w.SyncSince(since)
+	c.mu.Lock()
+	sess, gen := c.sess, c.sessGen
+	c.mu.Unlock()
+	if sess != nil && !w.Changed(c.sid, gen) {
+		return sess, nil
+	}
+	gen = w.Gen() // before the read: an event during it forces another
+	sess, err := c.srv.store.Get(c.sid)
+	if err == nil {
+		sess = trimSession(sess)
+	}
+	c.mu.Lock()
+	if err == nil {
+		c.sess, c.sessGen = sess, gen
+	} else {
+		c.sess = nil
+	}
+	c.okKey = nil
+	c.mu.Unlock()
+	return sess, err
+}
+
+// trimSession keeps what a socket uses of its session (the uid and the
+// token); the decoded pickle (context, the whole dict) is left to the GC,
+// about 2 KiB per idle socket.
+func trimSession(s *session.Session) *session.Session {
+	return &session.Session{SID: s.SID, DB: s.DB, UID: s.UID, Login: s.Login, Token: s.Token}
+}
+
+// tokenMatches is session.TokenMatches, remembering the key that last
+// matched this session: the same session and the same res_users values
+// (read again at every wake-up) need no new HMAC.
+func (c *conn) tokenMatches(sess *session.Session, key []any) bool {
+	c.mu.Lock()
+	same := sess == c.sess && c.okKey != nil && sameKey(c.okKey, key)
+	c.mu.Unlock()
+	if same {
+		return true
+	}
+	if !session.TokenMatches(sess, key) {
+		return false
+	}
+	c.mu.Lock()
+	if sess == c.sess {
+		c.okKey = key
+	}
+	c.mu.Unlock()
+	return true
+}
+
+// sameKey compares two token keys (bool, int64, string or nil values).
+func sameKey(a, b []any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,193 @@
+package ws
+
+import (
+	"encoding/binary"
+	"errors"
+	"sync"
+	"syscall"
+	"time"
+
+	"odoobus/odoo"
+)
+
+// Text frames are written by us, not through gorilla's writer. A broadcast
+// to 19,000 sockets is 19,000 writes, and with gorilla's
+// SetWriteDeadline + WriteMessage a third of the fan-out CPU went to the
+// deadline timer and to growing each pump goroutine's stack on gorilla's
+// deeper write path (odoobus-bench CPU profile, 5,000 sockets). Here the
+// frame is tried once with a non-blocking write(2); only when the socket
+// buffer is full is the rest written with a deadline. Control frames
+// (PING, PONG, CLOSE) still go through gorilla's WriteControl; the pump is
+// the only writer of both, so frames never interleave.
+
+// opRest is an internal queue entry: the unwritten end of a frame whose
+// start a non-blocking write already sent (deliverInlineLocked). It is
+// written as raw bytes, before anything else.
+const opRest byte = 0xFF
+
+// deliverInlineLocked is the fast path of a delivery, run on the
+// dispatcher's goroutine: when nothing is queued or running for this socket,
+// its cached session is unchanged (SessionWatcher) and the wake-up's token
+// key is the one that last matched, the notifications are chosen and the
+// frame is written with one non-blocking write(2) — no goroutine, no
+// timer. Anything else (a session to re-read, a token to check, a full
+// socket buffer, a timeout due) goes the ordinary way through the pump.
+// It reports whether b was handled. c.mu is held.
+//
+// Measured with odoobus-bench: spawning a pump goroutine per socket and
+// delivery cost more CPU than the write itself on a broadcast.
+func (c *conn) deliverInlineLocked(b *odoo.Batch) bool {
+	if c.pumping || len(c.queue) > 0 || len(c.pending) > 0 || c.pollPending || c.raw == nil || c.watch == nil {
+		return false
+	}
+	sess := c.sess
+	if sess == nil {
+		return false
+	}
+	c.watch.SyncSince(b.At)
+	if c.watch.Changed(c.sid, c.sessGen) {
+		return false
+	}
+	if sess.UID != 0 {
+		if b.KeysErr != nil || b.Keys == nil {
+			return false
+		}
+		key, ok := b.Keys[sess.UID]
+		if !ok || c.okKey == nil || !sameKey(c.okKey, key) {
+			return false
+		}
+	}
+	now := time.Now()
+	if c.timedOutLocked(now) {
+		return false // the pump's wake-up closes it (4002) or drops it
+	}
+	c.lastWake = now
+	taken := c.cur.take(b.Notifications, now.UnixNano())
+	var frame []byte
+	if len(taken) == len(b.Notifications) {
+		frame = b.Encoded("ws", encodeNotifications)
+	} else {
+		frame = encodeNotifications(taken)
+	}
+	if frame == nil {
+		return true
+	}
+	c.ackSendLocked(outFrame{op: opText}, now)
+	bp := writeBufs.Get().(*[]byte)
+	buf := appendFrameHeader((*bp)[:0], opText, len(frame))
+	buf = append(buf, frame...)
+	n, err := c.tryWrite(buf)
+	switch {
+	case err != nil:
+		c.log.Debug("websocket write failed", "err", err)
+		c.terminateLocked()
+	case n < len(buf):
+		// The socket buffer is full: the pump writes the rest (blocking,
+		// with a deadline) before anything else.
+		rest := append([]byte(nil), buf[n:]...)
+		c.queue = append(c.queue, outFrame{op: opRest, data: rest})
+		c.queueBytes += len(rest)
+		c.kickLocked()
+	}
+	if cap(buf) <= maxPooledFrame {
+		*bp = buf[:0]
+		writeBufs.Put(bp)
+	}
+	return true
+}
+
+// writeRest writes the end of a frame started by deliverInlineLocked.
+func (c *conn) writeRest(p []byte, deadline time.Time) error {
+	if err := c.nc.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	_, err := c.nc.Write(p)
+	if err == nil {
+		err = c.nc.SetWriteDeadline(time.Time{})
+	}
+	return err
+}
+
+// writeBufs holds frame buffers between writes (an idle socket holds none).
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// maxPooledFrame: larger buffers are not kept in the pool.
+const maxPooledFrame = 64 << 10
+
+// appendFrameHeader appends a server frame header (FIN set, unmasked,
+// RFC 6455 §5.2) for a payload of n bytes.
+func appendFrameHeader(b []byte, op byte, n int) []byte {
+	b = append(b, 0x80|op)
+	switch {
+	case n <= 125:
+		return append(b, byte(n))
+	case n <= 0xFFFF:
+		b = append(b, 126)
+		return binary.BigEndian.AppendUint16(b, uint16(n))
+	default:
+		b = append(b, 127)
+		return binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+}
+
+// writeText writes one TEXT frame holding p.
+func (c *conn) writeText(p []byte, deadline time.Time) error {
+	bp := writeBufs.Get().(*[]byte)
+	b := appendFrameHeader((*bp)[:0], opText, len(p))
+	b = append(b, p...)
+	defer func() {
+		if cap(b) <= maxPooledFrame {
+			*bp = b[:0]
+			writeBufs.Put(bp)
+		}
+	}()
+	n, err := c.tryWrite(b)
+	if err != nil {
+		return err
+	}
+	if n == len(b) {
+		return nil
+	}
+	// The socket buffer is full: a slow reader. Block, with a deadline,
+	// cleared after: a deadline left in the past would fail the next
+	// non-blocking attempt.
+	if err := c.nc.SetWriteDeadline(deadline); err != nil {
+		return err
+	}
+	_, err = c.nc.Write(b[n:])
+	if err == nil {
+		err = c.nc.SetWriteDeadline(time.Time{})
+	}
+	return err
+}
+
+// tryWrite makes one non-blocking write(2) attempt and returns how much
+// went out (0 when the socket buffer is full). Without a raw connection it
+// writes through net.Conn with the deadline path.
+func (c *conn) tryWrite(b []byte) (int, error) {
+	if c.raw == nil {
+		return 0, nil
+	}
+	var n int
+	var werr error
+	err := c.raw.Write(func(fd uintptr) bool {
+		for n < len(b) {
+			m, e := syscall.Write(int(fd), b[n:])
+			if m > 0 {
+				n += m
+			}
+			if errors.Is(e, syscall.EINTR) {
+				continue
+			}
+			if e != nil && !errors.Is(e, syscall.EAGAIN) {
+				werr = e
+			}
+			break
+		}
+		return true // never wait in the poller here
+	})
+	if err != nil {
+		return n, err
+	}
+	return n, werr
+}
