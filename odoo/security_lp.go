@@ -40,7 +40,7 @@ func (d *Database) CheckPollSession(ctx context.Context, sess *session.Session) 
 		return false, nil
 	}
 	usePassword := rules.Session == SessionPassword ||
-		(sess.Token == "" && sess.Password != "" && (rules.Session == SessionTokenPy2 || rules.Version == Version{11, 0}))
+		(sess.Token == "" && sess.Password != "" && rules.LegacyPassword)
 	if usePassword {
 		return d.checkPassword(ctx, sess.UID, sess.Password)
 	}

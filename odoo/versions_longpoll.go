@@ -25,6 +25,10 @@ type longpollRules struct {
 	IMStatusActiveTest bool
 	// Session is how a logged-in session is re-checked (sessions-and-config.md §B2).
 	Session SessionCheck
+	// LegacyPassword: a session written before the token existed (a
+	// password, no session_token) is still checked by its password: late
+	// 10.0 (S10) and 11.0 (S11) convert such sessions; 12.0+ reject them (S12s).
+	LegacyPassword bool
 	// Channels is the era's controller chain building a poll's channels (§8).
 	Channels lpChannels
 	// Presence is the era's presence model (§7).
@@ -74,11 +78,11 @@ var longpollTable = []longpollRules{
 		Channels: channels9to14{}, Presence: presence9to12{},
 	},
 	{ // 10.0 inferred from 9.0 and 11.0 [S7][S11] (UNVERIFIED directly)
-		Version: Version{10, 0}, Session: SessionTokenPy2,
+		Version: Version{10, 0}, Session: SessionTokenPy2, LegacyPassword: true,
 		Channels: channels9to14{}, Presence: presence9to12{},
 	},
 	{ // [S10][S11]
-		Version: Version{11, 0}, Session: SessionToken,
+		Version: Version{11, 0}, Session: SessionToken, LegacyPassword: true,
 		Channels: channels9to14{}, Presence: presence9to12{},
 	},
 	{ // [S12][S14][S23]
