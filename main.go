@@ -29,13 +29,9 @@ import (
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
-const (
-	// readHeaderTimeout bounds slow (slowloris) handshakes: a client that has
-	// not sent its request head by then is dropped.
-	readHeaderTimeout = 10 * time.Second
-	// shutdownTimeout bounds the drain on SIGTERM.
-	shutdownTimeout = 10 * time.Second
-)
+// readHeaderTimeout bounds slow (slowloris) request heads on the auxiliary
+// listeners (debug); the bus port uses header_timeout.
+const readHeaderTimeout = 10 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -56,7 +52,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stderr, "odoobus:", err)
 		return 2
 	case cfg.ShowVersion:
-		fmt.Fprintln(stdout, "odoobus", version)
+		fmt.Fprintln(stdout, "odoobus", buildVersion())
 		return 0
 	case cfg.PrintConfig:
 		if err := cfg.Print(stdout); err != nil {
@@ -66,7 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 0
 	}
 
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
+	log := slog.New(withComponent(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.SlogLevel()})))
 	logStartup(log, cfg)
 
 	registry := odoo.NewRegistry(cfg, log)
@@ -75,6 +71,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 2
 	}
 	defer registry.Close()
+	// One line per database with its Odoo version, beside the startup
+	// (best effort, never fatal); waited for before the registry closes.
+	detected := make(chan struct{})
+	go func() { defer close(detected); logDatabaseVersions(ctx, log, cfg, registry) }()
+	defer func() { <-detected }()
 
 	hub := odoo.NewHub()
 	dispatcher := odoo.NewDispatcher(registry, hub, log)
@@ -97,14 +98,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	mux.Handle("/longpolling/", pollServer)
 	mux.HandleFunc("/", notFound(log))
 
+	if cfg.MetricsAddr != "" {
+		// Off by default: without it the transports report to a no-op
+		// observer and the delivery path counts nothing.
+		m := newMetrics(buildVersion(), dispatcher, hub)
+		wsServer.SetObserver(m)
+		pollServer.SetObserver(m)
+		dispatcher.Observe = m.observeRead
+		msrv, err := startMetrics(cfg.MetricsAddr, m.handler(), log)
+		if err != nil {
+			log.Error("cannot listen", "metrics_addr", cfg.MetricsAddr, "err", err)
+			return 1
+		}
+		defer msrv.Close()
+	}
+
 	ln, err := net.Listen("tcp", cfg.ListenAddr())
 	if err != nil {
 		log.Error("cannot listen", "addr", cfg.ListenAddr(), "err", err)
 		return 1
 	}
+	// A client that has not sent its request head within header_timeout
+	// (10 s) is dropped (slowloris).
 	srv := &http.Server{
 		Handler:           mux,
-		ReadHeaderTimeout: readHeaderTimeout,
+		ReadHeaderTimeout: seconds(cfg.HeaderTimeout),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
@@ -126,7 +144,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	log.Info("odoobus listening", "addr", ln.Addr().String(), "version", version)
+	log.Info("odoobus listening", "addr", ln.Addr().String(), "version", buildVersion())
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
@@ -138,23 +156,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 1
 	}
 
-	// Drain: stop accepting, close every socket the way Odoo's worker does on
-	// stop (GOING_AWAY, which the web client reconnects on), then stop
-	// listening to PostgreSQL.
-	log.Info("shutting down", "sockets", wsServer.Conns())
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	// Drain (drain_timeout): stop accepting (new connections go to the
+	// other instances), answer the held longpolling requests with [] at
+	// once, fail /websocket/health, close the sockets in batches with
+	// GOING_AWAY (what Odoo's worker sends on stop; the web client
+	// reconnects and resumes from its last id), then stop listening to
+	// PostgreSQL: the sockets not closed yet keep receiving until their turn.
+	drain := seconds(cfg.DrainTimeout)
+	log.Info("shutting down", "sockets", wsServer.Conns(), "drain_timeout", drain)
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
-	srv.SetKeepAlivesEnabled(false)
-	shutdownErr := make(chan error, 1)
-	go func() { shutdownErr <- srv.Shutdown(sctx) }()
+	// Idle keep-alive connections stay open until srv.Shutdown: a health
+	// check on one gets the draining 503 (with Connection: close).
+	ln.Close()
 	if err := pollServer.Shutdown(sctx); err != nil {
 		log.Warn("longpolling drain incomplete", "err", err)
 	}
 	if err := wsServer.Shutdown(sctx); err != nil {
 		log.Warn("websocket drain incomplete", "err", err)
 	}
-	if err := <-shutdownErr; err != nil {
+	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("http shutdown incomplete", "err", err)
+		srv.Close()
 	}
 	cancelDispatcher()
 	<-dispatcherDone
@@ -178,20 +201,36 @@ func notFound(log *slog.Logger) http.HandlerFunc {
 const werkzeugNotFound = "<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n" +
 	"<p>The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.</p>\n"
 
+// seconds converts a config value in seconds to a duration.
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// logStartup logs the effective configuration (the password masked), the
+// open-file limit and the build version; logDatabaseVersions adds one line
+// per database.
 func logStartup(log *slog.Logger, cfg *config.Config) {
-	var lim syscall.Rlimit
-	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
 	password := ""
 	if cfg.DBPassword != "" {
 		password = "****"
 	}
 	log.Info("configuration",
+		"version", buildVersion(),
 		"config_file", cfg.ConfigFile,
 		"listen", cfg.ListenAddr(),
 		"db_host", cfg.DBHost, "db_port", cfg.DBPort, "db_user", cfg.DBUser, "db_password", password,
-		"db_name", cfg.DBName, "dbfilter", cfg.DBFilter,
-		"data_dir", cfg.DataDir, "proxy_mode", cfg.ProxyMode,
-		"open_file_limit", lim.Cur)
+		"db_sslmode", cfg.DBSSLMode, "db_name", cfg.DBName, "dbfilter", cfg.DBFilter, "list_db", cfg.ListDB,
+		"data_dir", cfg.DataDir, "proxy_mode", cfg.ProxyMode, "log_level", cfg.LogLevel,
+		"websocket_keep_alive_timeout", cfg.WebsocketKeepAliveTimeout,
+		"websocket_rate_limit_burst", cfg.WebsocketRateLimitBurst,
+		"websocket_rate_limit_delay", cfg.WebsocketRateLimitDelay,
+		"debug_addr", cfg.DebugAddr, "metrics_addr", cfg.MetricsAddr)
+	if soft, hard, err := openFileLimit(); err != nil {
+		log.Warn("cannot read the open-file limit", "err", err)
+	} else {
+		// Every socket holds a descriptor: the soft limit is the ceiling
+		// on open sockets (Odoo's worker closed thousands with 4001 when
+		// it hit it; issue 6).
+		log.Info("open-file limit", "soft", soft, "hard", hard)
+	}
 	for _, note := range cfg.Notes {
 		log.Warn(note)
 	}

@@ -59,6 +59,25 @@ type Config struct {
 
 	// odoobus only (no Odoo key)
 	DebugAddr string // debug_addr (--debug-addr, ODOOBUS_DEBUG_ADDR): /debug/stats and /debug/pprof; "" = off
+	// drain_timeout (--drain-timeout, ODOOBUS_DRAIN_TIMEOUT), 10 seconds: on
+	// SIGTERM the open sockets are closed in batches over this window, and
+	// the process exits when it has passed (Odoo's worker has no drain).
+	DrainTimeout float64
+	// header_timeout (--header-timeout, ODOOBUS_HEADER_TIMEOUT), 10 seconds:
+	// a client that has not sent its request head by then is dropped
+	// (slowloris).
+	HeaderTimeout float64
+	MetricsAddr   string // metrics_addr (--metrics-addr, ODOOBUS_METRICS_ADDR): Prometheus /metrics; "" = off
+	// bus_channel_resolver (--bus-channel-resolver, ODOOBUS_BUS_CHANNEL_RESOLVER),
+	// "auto": who builds a subscription's channel list. "sql": odoobus's
+	// rules for the core modules; "odoo": Odoo's HTTP workers
+	// (odoo/resolver_odoo.go); "auto": odoo when the database has a module
+	// installed that adds channels (odoo/resolver.go), else sql.
+	BusChannelResolver string
+	// odoo_http_url (--odoo-http-url, ODOOBUS_ODOO_HTTP_URL): where Odoo's
+	// HTTP workers answer; "" = http://<http_interface or 127.0.0.1>:<http_port>
+	// (OdooHTTPURL).
+	OdooHTTPURL string
 
 	ConfigFile  string // the odoo.conf that was read, "" when none
 	Notes       []string
@@ -93,6 +112,9 @@ type keyDef struct {
 // sslModes: odoo/tools/config.py --db_sslmode choices (11.0+).
 var sslModes = []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
 
+// channelResolvers: bus_channel_resolver choices (odoobus only).
+var channelResolvers = []string{"auto", "sql", "odoo"}
+
 // logLevels: odoo/tools/config.py --log-level choices (runbot since 13.0).
 var logLevels = []string{"info", "debug_rpc", "warn", "test", "critical", "runbot",
 	"debug_sql", "error", "debug", "debug_rpc_answer", "notset"}
@@ -120,7 +142,14 @@ var keys = []keyDef{
 	{name: "websocket_keep_alive_timeout", kind: kCount, field: func(c *Config) any { return &c.WebsocketKeepAliveTimeout }},
 	{name: "websocket_rate_limit_burst", kind: kCount, field: func(c *Config) any { return &c.WebsocketRateLimitBurst }},
 	{name: "websocket_rate_limit_delay", kind: kFloat, field: func(c *Config) any { return &c.WebsocketRateLimitDelay }},
-	{name: "debug_addr", kind: kString, field: func(c *Config) any { return &c.DebugAddr }}, // odoobus only
+	{name: "debug_addr", kind: kString, field: func(c *Config) any { return &c.DebugAddr }},        // odoobus only
+	{name: "drain_timeout", kind: kFloat, field: func(c *Config) any { return &c.DrainTimeout }},   // odoobus only
+	{name: "header_timeout", kind: kFloat, field: func(c *Config) any { return &c.HeaderTimeout }}, // odoobus only
+	{name: "metrics_addr", kind: kString, field: func(c *Config) any { return &c.MetricsAddr }},    // odoobus only
+
+	// odoobus only: channel resolution (odoo/resolver.go)
+	{name: "bus_channel_resolver", kind: kChoice, choices: channelResolvers, field: func(c *Config) any { return &c.BusChannelResolver }},
+	{name: "odoo_http_url", kind: kString, field: func(c *Config) any { return &c.OdooHTTPURL }},
 }
 
 func keyByName(name string) *keyDef {
@@ -140,6 +169,7 @@ func defaults(getenv func(string) string) *Config {
 		ListDB: true, DataDir: defaultDataDir(getenv), GeventPort: 8072, HTTPPort: 8069,
 		LogLevel:                  "info",
 		WebsocketKeepAliveTimeout: 3600, WebsocketRateLimitBurst: 10, WebsocketRateLimitDelay: 0.2,
+		DrainTimeout: 10, HeaderTimeout: 10, BusChannelResolver: "auto",
 	}
 }
 
@@ -408,6 +438,20 @@ func (c *Config) SessionDir() string { return filepath.Join(c.DataDir, "sessions
 // takes IPv6).
 func (c *Config) ListenAddr() string {
 	return net.JoinHostPort(c.HTTPInterface, strconv.Itoa(c.GeventPort))
+}
+
+// HTTPURL is where Odoo's HTTP workers answer (bus_channel_resolver =
+// odoo/auto): odoo_http_url, else http://<http_interface or 127.0.0.1>:<http_port>
+// (the interface odoo-bin binds; "" and 0.0.0.0 mean all, reached on loopback).
+func (c *Config) HTTPURL() string {
+	if c.OdooHTTPURL != "" {
+		return strings.TrimRight(c.OdooHTTPURL, "/")
+	}
+	host := c.HTTPInterface
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(c.HTTPPort))
 }
 
 // MaxConn is the connection budget of Odoo's evented worker: db_maxconn_gevent

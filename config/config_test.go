@@ -48,6 +48,7 @@ func TestLoad_Defaults(t *testing.T) {
 		DBSSLMode: "prefer", DBTemplate: "template0", DBMaxconn: 64, ListDB: true,
 		DataDir: filepath.Join(home, ".local/share/Odoo"), GeventPort: 8072, HTTPPort: 8069, LogLevel: "info",
 		WebsocketKeepAliveTimeout: 3600, WebsocketRateLimitBurst: 10, WebsocketRateLimitDelay: 0.2,
+		DrainTimeout: 10, HeaderTimeout: 10, BusChannelResolver: "auto",
 	}
 	if runtime.GOOS != "linux" {
 		want.DataDir = c.DataDir
@@ -132,6 +133,7 @@ func TestLoad_SampleFiles(t *testing.T) {
 				DBMaxconn: 32, DBMaxconnGevent: 8, ListDB: false, DataDir: "/srv/odoo/data",
 				GeventPort: 8072, HTTPInterface: "127.0.0.1", HTTPPort: 8069, ProxyMode: true, Workers: 9,
 				LogLevel: "warn", WebsocketKeepAliveTimeout: 1800, WebsocketRateLimitBurst: 20, WebsocketRateLimitDelay: 0.1,
+				DrainTimeout: 10, HeaderTimeout: 10, BusChannelResolver: "auto",
 				ConfigFile: c.ConfigFile,
 			}
 			if !equalConfig(*c, want) {

@@ -36,6 +36,11 @@ var envNames = []struct{ env, key string }{
 	{"ODOOBUS_WEBSOCKET_RATE_LIMIT_BURST", "websocket_rate_limit_burst"},
 	{"ODOOBUS_WEBSOCKET_RATE_LIMIT_DELAY", "websocket_rate_limit_delay"},
 	{"ODOOBUS_DEBUG_ADDR", "debug_addr"},
+	{"ODOOBUS_DRAIN_TIMEOUT", "drain_timeout"},
+	{"ODOOBUS_BUS_CHANNEL_RESOLVER", "bus_channel_resolver"},
+	{"ODOOBUS_ODOO_HTTP_URL", "odoo_http_url"},
+	{"ODOOBUS_HEADER_TIMEOUT", "header_timeout"},
+	{"ODOOBUS_METRICS_ADDR", "metrics_addr"},
 }
 
 func envLayer(getenv func(string) string) []setting {

@@ -30,6 +30,9 @@ func (d *Database) Channels(ctx context.Context, id Identity, requested []string
 	if err != nil {
 		return nil, err
 	}
+	if d.resolver != nil && id.viaOdoo {
+		return d.resolver.channels(ctx, d, id, requested)
+	}
 	return rules.Channels.channels(ctx, d, id, requested)
 }
 

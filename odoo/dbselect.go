@@ -113,6 +113,11 @@ func dbNameList(dbName string) []string {
 	return out
 }
 
+// ListDBs is the databases a request may select from before dbfilter:
+// the db_name list, or those owned by the role (list_dbs). Startup logs
+// their versions with it.
+func (r *Registry) ListDBs(ctx context.Context) ([]string, error) { return r.listDBs(ctx) }
+
 // listDBs is odoo/service/db.py list_dbs(force=True).
 func (r *Registry) listDBs(ctx context.Context) ([]string, error) {
 	if r.cfg.DBFilter == "" && r.cfg.DBName != "" {

@@ -50,6 +50,7 @@ type Dispatcher struct {
 
 	stats struct {
 		wakeups, notifies, busReads, tokenReads, initReads, delivered, readErrors atomic.Uint64
+		reconnects                                                                atomic.Uint64
 	}
 }
 
@@ -86,6 +87,7 @@ type DispatcherStats struct {
 	InitReads  uint64 // max(id) queries when a database gets subscribers
 	Delivered  uint64 // Deliver calls
 	ReadErrors uint64 // failed bus_bus/token reads (retried)
+	Reconnects uint64 // the LISTEN connection was re-established (metrics)
 }
 
 // Statements is every SQL statement the dispatcher issued.
@@ -101,6 +103,7 @@ func (d *Dispatcher) Stats() DispatcherStats {
 		InitReads:  d.stats.initReads.Load(),
 		Delivered:  d.stats.delivered.Load(),
 		ReadErrors: d.stats.readErrors.Load(),
+		Reconnects: d.stats.reconnects.Load(),
 	}
 }
 
@@ -110,13 +113,16 @@ func NewDispatcher(reg *Registry, hub *Hub, log *slog.Logger) *Dispatcher {
 	if log == nil {
 		log = slog.Default()
 	}
+	// MaxReconnect 1 s: listening again within a second of PostgreSQL being
+	// back (Odoo's ImDispatch sleeps 50 s); a failed attempt costs one
+	// refused connection, so trying every second while it is down is cheap.
 	d := &Dispatcher{
 		reg:          reg,
 		hub:          hub,
 		log:          log.With("component", "odoo"),
 		ListenDSN:    listenDSN(reg.cfg.DSN("postgres")),
 		MinReconnect: 500 * time.Millisecond,
-		MaxReconnect: 30 * time.Second,
+		MaxReconnect: time.Second,
 		QueryTimeout: 10 * time.Second,
 		state:        map[string]*dbState{},
 	}
@@ -181,6 +187,9 @@ func (d *Dispatcher) initState(db string, st *dbState) {
 func (d *Dispatcher) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	l := pq.NewListener(d.ListenDSN, d.MinReconnect, d.MaxReconnect, func(ev pq.ListenerEventType, err error) {
+		if ev == pq.ListenerEventReconnected {
+			d.stats.reconnects.Add(1)
+		}
 		if err != nil {
 			d.log.Warn("imbus listener", "event", ev.String(), "err", err)
 		} else {

@@ -33,6 +33,11 @@ var ErrGuestToken = errors.New("odoo: mail.guest token cannot be evaluated")
 // inactive user's session fails the session-token check before this is
 // used); a uid that does not exist is an error.
 func (d *Database) Identity(ctx context.Context, uid int64, cookies map[string]string) (Identity, error) {
+	id, err := d.identity(ctx, uid, cookies)
+	return d.withCookies(id, cookies, false), err
+}
+
+func (d *Database) identity(ctx context.Context, uid int64, cookies map[string]string) (Identity, error) {
 	rules, err := rulesFor(d.Version)
 	if err != nil {
 		return Identity{}, err

@@ -76,6 +76,11 @@ func (d *Database) lpRules() (*longpollRules, error) {
 // cookie (mail.guest._get_guest_from_request, 15.0; protocol §8 15.0).
 // A uid without a res_users row is an error.
 func (d *Database) PollIdentity(ctx context.Context, uid int64, cookies map[string]string) (Identity, error) {
+	id, err := d.pollIdentity(ctx, uid, cookies)
+	return d.withCookies(id, cookies, true), err
+}
+
+func (d *Database) pollIdentity(ctx context.Context, uid int64, cookies map[string]string) (Identity, error) {
 	rules, err := d.lpRules()
 	if err != nil {
 		return Identity{}, err
@@ -119,6 +124,9 @@ func (d *Database) PollChannels(ctx context.Context, id Identity, requested []st
 	rules, err := d.lpRules()
 	if err != nil {
 		return nil, err
+	}
+	if d.resolver != nil && id.viaOdoo {
+		return d.resolver.pollChannels(ctx, d, id, requested)
 	}
 	return rules.Channels.pollChannels(ctx, d, id, requested)
 }

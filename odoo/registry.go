@@ -48,6 +48,10 @@ type Registry struct {
 	listMu    sync.Mutex
 	listNames []string
 	listAt    time.Time
+
+	// resolver asks Odoo's HTTP workers for channel lists
+	// (bus_channel_resolver odoo/auto, resolver.go); nil for sql.
+	resolver *OdooResolver
 }
 
 type regEntry struct {
@@ -70,8 +74,14 @@ func NewRegistry(cfg *config.Config, log *slog.Logger) *Registry {
 		dbs:   map[string]*regEntry{},
 	}
 	r.filter = newDBFilter(cfg.DBFilter)
+	if cfg.BusChannelResolver != ResolverSQL {
+		r.resolver = NewOdooResolver(cfg.HTTPURL(), ResolverOptions{}, log)
+	}
 	return r
 }
+
+// Resolver is the Odoo channel resolver (nil with bus_channel_resolver = sql).
+func (r *Registry) Resolver() *OdooResolver { return r.resolver }
 
 // SetRules chooses how Select picks a database (DBRules16, the default, or
 // DBRules8 for Odoo 8.0–15.0). Call it before serving.
@@ -134,8 +144,15 @@ func (r *Registry) open(ctx context.Context, name string) (*Database, error) {
 		conn.Close()
 		return nil, err // names the database
 	}
-	r.log.Info("database opened", "db", name, "version", v.String(), "max_conns", n)
-	return &Database{Name: name, Version: v, SQL: conn, Notify: r.notify}, nil
+	d := &Database{Name: name, Version: v, SQL: conn, Notify: r.notify}
+	res, how, err := chooseResolver(ctx, d, r.cfg.BusChannelResolver, r.resolver)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	d.resolver = res
+	r.log.Info("database opened", "db", name, "version", v.String(), "max_conns", n, "channels", how)
+	return d, nil
 }
 
 // notify sends NOTIFY imbus as Odoo does: pg_notify('imbus', payload) on a

@@ -22,6 +22,12 @@ type Identity struct {
 	PartnerID int64 // the user's res.partner, 0 when public
 	GuestID   int64 // mail.guest from the dgid cookie / mail.guest_<token>, 0 when none
 	Internal  bool  // res_users.share = false (an employee)
+
+	// Set only when the database's channels come from Odoo's HTTP workers
+	// (resolver.go): the session and cookies to ask with.
+	viaOdoo bool
+	sid     string // session_id the request or socket acts with
+	cookie  string // the other request cookies, as a Cookie header
 }
 
 // Database is one Odoo database served by odoobus. Registry.Get creates it;
@@ -39,4 +45,8 @@ type Database struct {
 	Notify func(ctx context.Context, payload string) error
 
 	tok tokenCache // users.go: session token field set, read once
+
+	// resolver builds channel lists through Odoo's HTTP workers
+	// (bus_channel_resolver, resolver.go); nil = the SQL rules.
+	resolver *OdooResolver
 }

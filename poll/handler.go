@@ -25,8 +25,32 @@ import (
 // long, then re-queried and answered (protocol §6, all versions).
 const Timeout = 50 * time.Second
 
-// maxBody bounds a request body (a poll body is ~150 bytes).
+// maxBody bounds a request body (a poll body is ~150 bytes; a JSON-RPC
+// body of Odoo's web client never nears it). Werkzeug has no limit by
+// default (Request.max_content_length None) and Odoo sets none on these
+// routes, but reading an unbounded body into memory lets one client
+// exhaust the process; 1 MiB is also the websocket's MESSAGE_MAX_SIZE. A
+// larger body gets werkzeug's own 413 page (RequestEntityTooLarge), as
+// Odoo would send with a limit configured.
 const maxBody = 1 << 20
+
+// errTooLarge is werkzeug's RequestEntityTooLarge.
+var errTooLarge = &httpError{status: http.StatusRequestEntityTooLarge,
+	text: "The data value transmitted exceeds the capacity limit."}
+
+// readBody reads at most maxBody bytes of the request body; a larger body
+// is answered 413 and ok is false.
+func readBody(w http.ResponseWriter, r *http.Request) (body []byte, ok bool) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return nil, false
+	}
+	if len(body) > maxBody {
+		errTooLarge.write(w)
+		return nil, false
+	}
+	return body, true
+}
 
 // Handler serves /longpolling/*.
 type Handler struct {
@@ -42,6 +66,8 @@ type Handler struct {
 	OpTimeout time.Duration
 	// Now is the clock of cookie expiry dates (tests pin it).
 	Now func() time.Time
+
+	obs odoo.Observer // metrics (SetObserver); never nil
 
 	mu       sync.Mutex
 	stores   map[session.Layout]*session.Store
@@ -60,6 +86,15 @@ func New(cfg *config.Config, reg *odoo.Registry, hub *odoo.Hub, log *slog.Logger
 		Timeout: Timeout, OpTimeout: 10 * time.Second, Now: time.Now,
 		stores:  map[session.Layout]*session.Store{},
 		closing: make(chan struct{}),
+		obs:     odoo.NopObserver{},
+	}
+}
+
+// SetObserver makes the handler report its held polls, answers and session
+// check failures to o (main's metrics). Call it before serving.
+func (h *Handler) SetObserver(o odoo.Observer) {
+	if o != nil {
+		h.obs = o
 	}
 }
 
@@ -146,8 +181,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			errRouteNotFound.write(w)
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
-		if err != nil {
+		body, ok := readBody(w, r)
+		if !ok {
 			return
 		}
 		req, herr := parseRPC(body)
@@ -171,8 +206,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
-	if err != nil {
+	body, ok := readBody(w, r)
+	if !ok {
 		return
 	}
 	req, herr := parseRPC(body)
@@ -222,6 +257,9 @@ func (h *Handler) begin(ctx context.Context, r *http.Request) (*request, *httpEr
 	// Any layout finds a flat file; which one is written is the row's.
 	if rq.sid != "" {
 		sess, err := h.store(session.LayoutFlat).Get(rq.sid)
+		if err != nil {
+			h.obs.SessionCheckFailed(odoo.SessionReason(err))
+		}
 		switch {
 		case err == nil:
 			rq.sess = sess
@@ -267,7 +305,10 @@ func (h *Handler) begin(ctx context.Context, r *http.Request) (*request, *httpEr
 	if rq.sess != nil && rq.sess.UID != 0 {
 		ok, err := db.CheckPollSession(ctx, rq.sess)
 		if err != nil {
+			h.obs.SessionCheckFailed(odoo.SessionServerFault)
 			h.log.Warn("session check failed", "db", dbName, "sid", session.ShortSID(rq.sid), "err", err)
+		} else if !ok {
+			h.obs.SessionCheckFailed(odoo.SessionTokenMismatch)
 		}
 		if ok {
 			rq.uid = rq.sess.UID

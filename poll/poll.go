@@ -66,6 +66,7 @@ func (h *Handler) poll(ctx, reqCtx context.Context, rq *request, req *rpcRequest
 		return nil, h.internal(row, err)
 	}
 	if len(rows) > 0 || peek {
+		h.obs.Delivered(odoo.TransportLongpolling, len(rows), time.Time{})
 		if len(rows) > 0 {
 			rows = h.withPresence(ctx, rq, opts, rows)
 		}
@@ -76,6 +77,9 @@ func (h *Handler) poll(ctx, reqCtx context.Context, rq *request, req *rpcRequest
 	}
 
 	h.log.Debug("poll held", "db", rq.db.Name, "channels", len(keys))
+	// A held poll is the longpolling transport's connection (metrics).
+	h.obs.ConnOpened(odoo.TransportLongpolling, rq.db.Version)
+	defer h.obs.ConnClosed(odoo.TransportLongpolling, rq.db.Version)
 	timer := time.NewTimer(h.Timeout)
 	defer timer.Stop()
 	var got wake
@@ -86,6 +90,11 @@ func (h *Handler) poll(ctx, reqCtx context.Context, rq *request, req *rpcRequest
 	case <-h.closing:
 		got.requery = true
 	case <-reqCtx.Done():
+		select { // rows handed over just as the client left
+		case got := <-w.ch:
+			h.obs.Dropped(odoo.TransportLongpolling, "closing", len(got.rows))
+		default:
+		}
 		return nil, nil // the client is gone; nothing is written
 	}
 	h.hub.Unsubscribe(w)
@@ -100,6 +109,9 @@ func (h *Handler) poll(ctx, reqCtx context.Context, rq *request, req *rpcRequest
 		}
 		ctx = qctx
 	}
+	// The answer is written by the caller right after this return: the
+	// delivery latency runs from the dispatcher's read (got.at) to here.
+	h.obs.Delivered(odoo.TransportLongpolling, len(rows), got.at)
 	// 9.0–12.0 re-query with force_status: presence entries even when empty.
 	return items(row, h.withPresence(ctx, rq, opts, rows)), nil
 }
@@ -108,6 +120,7 @@ func (h *Handler) poll(ctx, reqCtx context.Context, rq *request, req *rpcRequest
 // or a bare wake-up/timeout (requery).
 type wake struct {
 	rows    []*odoo.Notification
+	at      time.Time // Batch.At of rows (metrics)
 	requery bool
 }
 
@@ -141,7 +154,7 @@ func (w *waiter) Deliver(b *odoo.Batch) {
 		}
 		rows = kept
 	}
-	w.fire(wake{rows: rows})
+	w.fire(wake{rows: rows, at: b.At})
 }
 
 // withPresence appends the 9.0–12.0 presence entries (nothing elsewhere).

@@ -83,7 +83,7 @@ func (s *Store) Get(sid string) (*Session, error) {
 			if isNotExist(err) {
 				continue
 			}
-			return nil, fmt.Errorf("session %s: %w", ShortSID(sid), err)
+			return nil, fmt.Errorf("session %s: %w", ShortSID(sid), redactSID{err, sid})
 		}
 		sess, err := Decode(b)
 		if err != nil {

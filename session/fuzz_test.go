@@ -50,6 +50,13 @@ func FuzzDecode(f *testing.F) {
 			if len(enc) > MaxFileSize {
 				return
 			}
+			// Memo references (BINGET) let a small pickle share one list
+			// many times; the encoder writes each occurrence out, which
+			// may pass the MARK/opcode limits the input stayed under
+			// (testdata/fuzz/FuzzDecode/f64a0cfe073bfdd5).
+			if msg := err.Error(); strings.Contains(msg, "more than") || strings.Contains(msg, "deeper than") {
+				return
+			}
 			t.Fatalf("re-encoded pickle does not decode: %v", err)
 		}
 		g, w, ok := sameTagged(t, back.Data, toTag(sess.Data, false), false)

@@ -13,6 +13,7 @@ package session
 
 import (
 	"errors"
+	"strings"
 )
 
 // Errors returned (wrapped) by Store.Get, Store.Touch and Decode. Any other
@@ -103,3 +104,17 @@ func ShortSID(sid string) string {
 	}
 	return sid[:8] + "…"
 }
+
+// redactSID is err printed with sid shortened (a file name under the
+// session directory holds the full sid, and errors end up in logs), its
+// chain kept for errors.Is / errors.As.
+type redactSID struct {
+	err error
+	sid string
+}
+
+func (r redactSID) Error() string {
+	return strings.ReplaceAll(r.err.Error(), r.sid, ShortSID(r.sid))
+}
+
+func (r redactSID) Unwrap() error { return r.err }

@@ -172,7 +172,7 @@ func (c *coalescedDB) Poll(ctx context.Context, channels []string, last int64, i
 
 func identityKey(id odoo.Identity) string {
 	return strconv.FormatInt(id.UID, 10) + "/" + strconv.FormatInt(id.PartnerID, 10) + "/" +
-		strconv.FormatInt(id.GuestID, 10) + "/" + strconv.FormatBool(id.Internal)
+		strconv.FormatInt(id.GuestID, 10) + "/" + strconv.FormatBool(id.Internal) + "/" + id.SessionKey()
 }
 
 // coalescers keeps one coalescedDB per database.

@@ -36,6 +36,10 @@ type outFrame struct {
 	op    byte
 	data  []byte
 	close *Close // op == opClose
+	// n notifications read at `at` (the oldest batch's Batch.At; zero for a
+	// catch-up read) are in this text frame (or frame end): metrics.
+	n  int
+	at time.Time
 }
 
 // conn is one websocket. Goroutines: the reader (the HTTP handler's
@@ -157,6 +161,7 @@ func (c *conn) Deliver(b *odoo.Batch) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.state != stateOpen || c.terminating {
+		c.srv.obs.Dropped(odoo.TransportWebsocket, dropClosing, len(b.Notifications))
 		return
 	}
 	if c.deliverInlineLocked(b) {
@@ -363,6 +368,11 @@ func (c *conn) closeLocked(cl *Close) {
 	}
 	c.closeQueued = true
 	c.state = stateClosing
+	reason := dropClosing
+	if cl == ErrSlowConsumer {
+		reason = dropSlowConsumer
+	}
+	c.countDroppedLocked(reason, c.pending, nil)
 	c.pending, c.pollPending = nil, false
 	if cl == ErrSlowConsumer {
 		// The queued notifications would never make it in time; only the
@@ -371,6 +381,7 @@ func (c *conn) closeLocked(cl *Close) {
 		if len(c.queue) > 0 && c.queue[0].op == opRest {
 			keep = 1
 		}
+		c.countDroppedLocked(reason, nil, c.queue[keep:])
 		c.queue = c.queue[:keep]
 		c.queueBytes = 0
 		for _, f := range c.queue {
@@ -457,6 +468,9 @@ func (c *conn) pump() {
 		if f.op == opClose {
 			c.closeWrittenLocked(f.close, time.Now())
 		}
+		if f.n > 0 {
+			c.srv.obs.Delivered(odoo.TransportWebsocket, f.n, f.at)
+		}
 	}
 }
 
@@ -506,6 +520,7 @@ func (c *conn) ackSendLocked(f outFrame, now time.Time) {
 func (c *conn) closeWrittenLocked(cl *Close, now time.Time) {
 	c.closeSent = true
 	c.sentClose = cl
+	c.srv.obs.CloseSent(uint16(cl.Code), cl.Label())
 	if !cl.Code.Clean() || c.closeReceived || c.readerDone {
 		c.terminateLocked()
 		return
@@ -528,6 +543,7 @@ func (c *conn) terminateLocked() {
 	}
 	c.terminating = true
 	c.state = stateClosing
+	c.countDroppedLocked(dropClosing, c.pending, c.queue)
 	c.queue, c.queueBytes, c.pending = nil, 0, nil
 	if c.timer != nil {
 		c.timer.Stop()
@@ -565,6 +581,30 @@ func (c *conn) finish() {
 	if sent != nil {
 		c.log.Debug("websocket closed", "code", uint16(sent.Code), "label", sent.Label())
 	} else {
+		// Dropped without a CLOSE frame (peer gone, timeout, write error):
+		// what Odoo's table calls ABNORMAL_CLOSURE, never sent on the wire.
+		c.srv.obs.CloseSent(uint16(CloseAbnormalClosure), CloseAbnormalClosure.String())
 		c.log.Debug("websocket closed")
+	}
+}
+
+// Reasons of Observer.Dropped.
+const (
+	dropClosing      = "closing"       // the socket is closing or closed
+	dropSlowConsumer = "slow_consumer" // over MaxQueueBytes (ErrSlowConsumer)
+)
+
+// countDroppedLocked reports the notifications of batches and text frames
+// that will not be written.
+func (c *conn) countDroppedLocked(reason string, batches []*odoo.Batch, frames []outFrame) {
+	n := 0
+	for _, b := range batches {
+		n += len(b.Notifications)
+	}
+	for _, f := range frames {
+		n += f.n
+	}
+	if n > 0 {
+		c.srv.obs.Dropped(odoo.TransportWebsocket, reason, n)
 	}
 }

@@ -91,6 +91,7 @@ type Server struct {
 	hub   Hub
 	log   *slog.Logger
 	watch SessionWatcher // nil: every use reads the session file
+	obs   odoo.Observer  // metrics (SetObserver); never nil
 
 	upgrader websocket.Upgrader
 
@@ -133,6 +134,15 @@ func NewServer(cfg Config, reg Registry, store SessionStore, hub Hub, log *slog.
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
 		conns: map[*conn]struct{}{},
+		obs:   odoo.NopObserver{},
+	}
+}
+
+// SetObserver makes the server report its connections, deliveries, closes
+// and session check failures to o (main's metrics). Call it before serving.
+func (s *Server) SetObserver(o odoo.Observer) {
+	if o != nil {
+		s.obs = o
 	}
 }
 
@@ -165,6 +175,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	if isWebsocketRequest(r.Header) {
 		errRouteMismatch.write(w) // not a websocket route
+		return
+	}
+	if s.draining() {
+		s.serveHealthDraining(w, r)
 		return
 	}
 	const body = `{"status": "pass"}`
@@ -343,6 +357,7 @@ func (s *Server) track(c *conn) bool {
 	}
 	s.conns[c] = struct{}{}
 	s.opened++
+	s.obs.ConnOpened(odoo.TransportWebsocket, c.row.Odoo)
 	return true
 }
 
@@ -355,7 +370,10 @@ func (s *Server) Opened() uint64 {
 
 func (s *Server) untrack(c *conn) {
 	s.mu.Lock()
-	delete(s.conns, c)
+	if _, ok := s.conns[c]; ok {
+		delete(s.conns, c)
+		s.obs.ConnClosed(odoo.TransportWebsocket, c.row.Odoo)
+	}
 	s.mu.Unlock()
 }
 
@@ -366,10 +384,16 @@ func (s *Server) Conns() int {
 	return len(s.conns)
 }
 
-// Shutdown is Odoo's _kick_all: every open socket gets CLOSE 1001
-// GOING_AWAY, and Shutdown waits for them to finish (each waits up to
-// CloseWait for the peer's CLOSE) or for ctx, after which the remaining
-// connections are dropped.
+// Shutdown is Odoo's _kick_all spread over time: every open socket gets
+// CLOSE 1001 GOING_AWAY (what Odoo sends on stop, CommonServer.on_stop; a
+// clean code the web client reconnects on with its backoff, websocket_worker.js,
+// protocol/websocket-16-17.md §8.2), in batches spread over the first half of
+// ctx's remaining time so that the tabs do not all reconnect to the other
+// instances at once; sockets not closed yet keep receiving their
+// notifications. From its start /websocket/health answers 503 and a
+// handshake still in flight is closed at once. Shutdown waits for the sockets
+// to finish (each waits up to CloseWait for the peer's CLOSE) or for ctx,
+// after which the remaining connections are dropped.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutdown = true
@@ -378,9 +402,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
-	for _, c := range conns {
-		c.closeWith(ErrGoingAway)
-	}
+	closeInBatches(ctx, conns, func(c *conn) { c.closeWith(ErrGoingAway) })
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()

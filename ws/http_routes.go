@@ -275,6 +275,7 @@ func (s *Server) peekNotifications(ctx context.Context, q *odooRequest, r *http.
 	if err != nil {
 		return nil, false, rpcFromOdoo(err)
 	}
+	id = id.WithSession(q.sid) // channels from Odoo are asked with it (odoo/resolver.go)
 	keys, err := q.db.Channels(ctx, id, requested)
 	if err != nil {
 		return nil, false, rpcFromOdoo(err)

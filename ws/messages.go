@@ -58,6 +58,7 @@ func (c *conn) handleMessage(op byte, msg []byte) error {
 	if sess.UID != 0 {
 		keys, err := c.db.TokenKeys(ctx, []int64{sess.UID})
 		if err != nil {
+			c.srv.obs.SessionCheckFailed(odoo.SessionServerFault)
 			return c.messageFault("reading session token keys", err)
 		}
 		if !c.tokenMatches(sess, keys[sess.UID]) {
@@ -175,6 +176,7 @@ func (c *conn) subscribe(ctx context.Context, sess *session.Session, data json.R
 	if err != nil {
 		return c.messageFault("resolving the subscriber", err)
 	}
+	id = id.WithSession(c.sid) // channels from Odoo are asked with it (odoo/resolver.go)
 	keys, err := c.db.Channels(ctx, id, requested)
 	if err != nil {
 		return c.messageFault("building the channel list", err)
@@ -307,6 +309,7 @@ func (c *conn) dispatch(batches []*odoo.Batch, poll bool) error {
 		if !found {
 			keys, err := c.db.TokenKeys(op(), []int64{sess.UID})
 			if err != nil {
+				c.srv.obs.SessionCheckFailed(odoo.SessionServerFault)
 				return c.dispatchFault("reading session token keys", err)
 			}
 			key = keys[sess.UID]
@@ -357,7 +360,14 @@ func (c *conn) dispatch(batches []*odoo.Batch, poll bool) error {
 		frame = encodeNotifications(taken)
 	}
 	if frame != nil {
-		c.enqueueLocked(outFrame{op: opText, data: frame})
+		// The read time of the oldest batch: the latency metric's start.
+		var at time.Time
+		for _, b := range batches {
+			if at.IsZero() || (!b.At.IsZero() && b.At.Before(at)) {
+				at = b.At
+			}
+		}
+		c.enqueueLocked(outFrame{op: opText, data: frame, n: len(taken), at: at})
 	}
 	return nil
 }

@@ -57,6 +57,9 @@ func (s *Server) resolveRequest(ctx context.Context, w http.ResponseWriter, r *h
 		q.sid, q.fresh = session.NewSID(), true
 	} else {
 		got, err := s.store.Get(q.sid)
+		if err != nil {
+			s.obs.SessionCheckFailed(odoo.SessionReason(err))
+		}
 		switch {
 		case err == nil:
 			q.sess = got
@@ -131,11 +134,13 @@ func (s *Server) authenticate(ctx context.Context, w http.ResponseWriter, q *odo
 	}
 	keys, err := q.db.TokenKeys(ctx, []int64{q.sess.UID})
 	if err != nil {
+		s.obs.SessionCheckFailed(odoo.SessionServerFault)
 		q.log.Error("reading session token keys failed", "uid", q.sess.UID, "err", err)
 		errInternal.write(w)
 		return false
 	}
 	if !session.TokenMatches(q.sess, keys[q.sess.UID]) {
+		s.obs.SessionCheckFailed(odoo.SessionTokenMismatch)
 		q.log.Info("session token mismatch; continuing as public", "sid", session.ShortSID(q.sid), "uid", q.sess.UID)
 		q.sid, q.sess, q.fresh, q.invalid, q.dirty = session.NewSID(), nil, true, false, true
 	}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"odoobus/odoo"
 	"odoobus/session"
 )
 
@@ -84,7 +85,11 @@ func (c *conn) seedSession(sess *session.Session, gen uint64) {
 func (c *conn) session(since time.Time) (*session.Session, error) {
 	w := c.watch
 	if w == nil {
-		return c.srv.store.Get(c.sid)
+		sess, err := c.srv.store.Get(c.sid)
+		if err != nil {
+			c.srv.obs.SessionCheckFailed(odoo.SessionReason(err))
+		}
+		return sess, err
 	}
 	w.SyncSince(since)
 	c.mu.Lock()
@@ -97,6 +102,8 @@ func (c *conn) session(since time.Time) (*session.Session, error) {
 	sess, err := c.srv.store.Get(c.sid)
 	if err == nil {
 		sess = trimSession(sess)
+	} else {
+		c.srv.obs.SessionCheckFailed(odoo.SessionReason(err))
 	}
 	c.mu.Lock()
 	if err == nil {
@@ -127,6 +134,7 @@ func (c *conn) tokenMatches(sess *session.Session, key []any) bool {
 		return true
 	}
 	if !session.TokenMatches(sess, key) {
+		c.srv.obs.SessionCheckFailed(odoo.SessionTokenMismatch)
 		return false
 	}
 	c.mu.Lock()

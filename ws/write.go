@@ -80,12 +80,15 @@ func (c *conn) deliverInlineLocked(b *odoo.Batch) bool {
 	switch {
 	case err != nil:
 		c.log.Debug("websocket write failed", "err", err)
+		c.srv.obs.Dropped(odoo.TransportWebsocket, dropClosing, len(taken))
 		c.terminateLocked()
+	case n == len(buf):
+		c.srv.obs.Delivered(odoo.TransportWebsocket, len(taken), b.At)
 	case n < len(buf):
 		// The socket buffer is full: the pump writes the rest (blocking,
 		// with a deadline) before anything else.
 		rest := append([]byte(nil), buf[n:]...)
-		c.queue = append(c.queue, outFrame{op: opRest, data: rest})
+		c.queue = append(c.queue, outFrame{op: opRest, data: rest, n: len(taken), at: b.At})
 		c.queueBytes += len(rest)
 		c.kickLocked()
 	}

@@ -72,8 +72,8 @@ var (
 	owner     = regexp.MustCompile(`(?m)^ALTER [A-Z ]+ (?:[\w.]+ )?OWNER TO .*;$`)
 	createTbl = regexp.MustCompile(`CREATE TABLE public\.(\w+) \(`)
 	refTbl    = regexp.MustCompile(`REFERENCES public\.(\w+)\(`)
-	setupOnce sync.Once
-	setupErr  error
+	setupMu   sync.Mutex
+	setupDone = map[string]bool{} // per server DSN: fault tests run their own server
 )
 
 // NewDB creates a fresh database holding Odoo version's captured schema and
@@ -88,14 +88,18 @@ func NewDB(t testing.TB, version string) string {
 func NewNamedDB(t testing.TB, version, name string) string {
 	t.Helper()
 	server := Open(t, "postgres")
-	setupOnce.Do(func() {
-		_, setupErr = server.Exec(`DO $$ BEGIN
+	setupMu.Lock()
+	if !setupDone[DSN(t)] {
+		_, err := server.Exec(`DO $$ BEGIN
 			IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'odoo') THEN CREATE ROLE odoo; END IF;
 		END $$`)
-	})
-	if setupErr != nil {
-		t.Fatal(setupErr)
+		if err != nil {
+			setupMu.Unlock()
+			t.Fatal(err)
+		}
+		setupDone[DSN(t)] = true
 	}
+	setupMu.Unlock()
 	if _, err := server.Exec(`DROP DATABASE IF EXISTS "` + name + `" WITH (FORCE)`); err != nil {
 		t.Fatal(err)
 	}
