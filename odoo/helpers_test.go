@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,23 +15,7 @@ import (
 // testConfig is a config.Config pointing at the test server (ODOOBUS_TEST_PG).
 func testConfig(t testing.TB) *config.Config {
 	t.Helper()
-	c := &config.Config{DBSSLMode: "disable", DBTemplate: "template0", DBMaxconn: 64, ListDB: true}
-	for _, kv := range strings.Fields(odootest.DSN(t)) {
-		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "host":
-			c.DBHost = v
-		case "port":
-			c.DBPort, _ = strconv.Atoi(v)
-		case "user":
-			c.DBUser = v
-		case "password":
-			c.DBPassword = v
-		case "sslmode":
-			c.DBSSLMode = v
-		}
-	}
-	return c
+	return odootest.Config(t, "")
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -27,18 +27,16 @@ func (o PollOptions) Has(key string) bool { _, ok := o[key]; return ok }
 // Truthy is Python's bool() of the option (JSON false, null, 0, "", [] and
 // {} are falsy; a missing key is falsy).
 func (o PollOptions) Truthy(key string) bool {
-	raw, ok := o[key]
-	if !ok {
-		return false
-	}
-	var v any
-	if json.Unmarshal(raw, &v) != nil {
-		return false
-	}
-	return pyTruthy(v)
+	return PyTruthy(o[key])
 }
 
-func pyTruthy(v any) bool {
+// PyTruthy is Python's bool() of a JSON value: false, null, 0, "", [] and
+// {} are falsy, and so is a missing (empty) or malformed value.
+func PyTruthy(raw json.RawMessage) bool {
+	var v any
+	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
+		return false
+	}
 	switch x := v.(type) {
 	case nil:
 		return false

@@ -9,12 +9,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
-	"odoobus/config"
 	"odoobus/odoo"
 	"odoobus/odoo/odootest"
 	"odoobus/session"
@@ -35,22 +32,7 @@ type stack17 struct {
 func newStack17(t *testing.T, cfg Config) *stack17 {
 	t.Helper()
 	name := odootest.NewDB(t, "17.0")
-	c := &config.Config{DBSSLMode: "disable", DBTemplate: "template0", DBMaxconn: 64, ListDB: true, DBName: name}
-	for _, kv := range strings.Fields(odootest.DSN(t)) {
-		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "host":
-			c.DBHost = v
-		case "port":
-			c.DBPort, _ = strconv.Atoi(v)
-		case "user":
-			c.DBUser = v
-		case "password":
-			c.DBPassword = v
-		case "sslmode":
-			c.DBSSLMode = v
-		}
-	}
+	c := odootest.Config(t, name)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	reg := odoo.NewRegistry(c, quiet)
 	hub := odoo.NewHub()

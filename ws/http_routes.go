@@ -251,7 +251,7 @@ func (s *Server) peekNotifications(ctx context.Context, q *odooRequest, r *http.
 	if err := p.require(fn, "channels", "last"); err != nil {
 		return nil, false, err
 	}
-	firstPoll := pyTruthy(p["is_first_poll"])
+	firstPoll := odoo.PyTruthy(p["is_first_poll"])
 	if !firstPoll && (q.sess == nil || !q.sess.IsWebsocketSession) {
 		return nil, false, errSessionExpired
 	}
@@ -441,29 +441,6 @@ func rpcFromOdoo(err error) error {
 		return serverError("builtins.TypeError", err.Error())
 	}
 	return err
-}
-
-// pyTruthy is Python's bool() of a JSON value (missing = False).
-func pyTruthy(raw json.RawMessage) bool {
-	var v any
-	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
-		return false
-	}
-	switch x := v.(type) {
-	case nil:
-		return false
-	case bool:
-		return x
-	case float64:
-		return x != 0
-	case string:
-		return x != ""
-	case []any:
-		return len(x) > 0
-	case map[string]any:
-		return len(x) > 0
-	}
-	return false
 }
 
 // pyTypeName is the Python type name of a JSON value, for error messages.

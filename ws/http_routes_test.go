@@ -142,8 +142,8 @@ func TestSideDoor_VersionRows(t *testing.T) {
 func TestPyTruthy(t *testing.T) {
 	for in, want := range map[string]bool{"": false, "null": false, "true": true, "false": false, "0": false, "0.0": false,
 		"2": true, `""`: false, `"x"`: true, "[]": false, "[0]": true, "{}": false, `{"a":1}`: true} {
-		if got := pyTruthy(json.RawMessage(in)); got != want {
-			t.Errorf("pyTruthy(%s) = %v", in, got)
+		if got := odoo.PyTruthy(json.RawMessage(in)); got != want {
+			t.Errorf("PyTruthy(%s) = %v", in, got)
 		}
 	}
 }

@@ -7,11 +7,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
-	"odoobus/config"
 	"odoobus/odoo"
 	"odoobus/odoo/odootest"
 	"odoobus/session"
@@ -94,22 +92,7 @@ func TestPercentiles(t *testing.T) {
 func TestRun_AgainstOdoobus(t *testing.T) {
 	dsn := odootest.DSN(t)
 	name := odootest.NewDB(t, "17.0")
-	c := &config.Config{DBSSLMode: "disable", DBTemplate: "template0", DBMaxconn: 64, ListDB: true, DBName: name}
-	for _, kv := range strings.Fields(dsn) {
-		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "host":
-			c.DBHost = v
-		case "port":
-			c.DBPort, _ = strconv.Atoi(v)
-		case "user":
-			c.DBUser = v
-		case "password":
-			c.DBPassword = v
-		case "sslmode":
-			c.DBSSLMode = v
-		}
-	}
+	c := odootest.Config(t, name)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	reg := odoo.NewRegistry(c, quiet)
 	defer reg.Close()

@@ -16,11 +16,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	_ "github.com/lib/pq" // PostgreSQL driver
+
+	"odoobus/config"
 )
 
 // Fixture values shared by every version's fixtures (testdata/fixtures/).
@@ -54,6 +57,29 @@ func DSN(t testing.TB) string {
 		t.Skip("ODOOBUS_TEST_PG is not set: run the tests through ./test.sh")
 	}
 	return dsn
+}
+
+// Config returns an odoobus configuration pointing at the test server, with
+// Odoo's defaults for what the tests do not set; db_name is db ("" = unset).
+func Config(t testing.TB, db string) *config.Config {
+	t.Helper()
+	c := &config.Config{DBSSLMode: "disable", DBTemplate: "template0", DBMaxconn: 64, ListDB: true, DBName: db}
+	for _, kv := range strings.Fields(DSN(t)) {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "host":
+			c.DBHost = v
+		case "port":
+			c.DBPort, _ = strconv.Atoi(v)
+		case "user":
+			c.DBUser = v
+		case "password":
+			c.DBPassword = v
+		case "sslmode":
+			c.DBSSLMode = v
+		}
+	}
+	return c
 }
 
 // Open opens database db on the test server.
