@@ -5,6 +5,7 @@
 package odootest
 
 import (
+	"bytes"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
@@ -141,7 +142,7 @@ func NewNamedDB(t testing.TB, version, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fixtures, err := os.ReadFile(filepath.Join(Root(), "testdata", "fixtures", "odoo"+major+".sql"))
+	fixtures, err := readFixtures(major)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,36 +165,61 @@ func NewNamedDB(t testing.TB, version, name string) string {
 	return name
 }
 
-// uncaptured says how the schema of a version without a capture is built
-// from the spec (protocol/longpolling-8-15.md §5.1, §7.3/7.4, §8): 9.0–13.0 have
-// the same bus_bus, bus_presence (user_id NOT NULL, unique), mail_channel and
-// mail_channel_partner shapes as 14.0, so they are the real 14.0 dump plus a
-// few statements — res_users.totp_secret comes from auth_totp, new in 14.0
-// (13.0 keeps the column with the module not installed, as a database
-// upgraded from 13.0 would). 8.0 (im_chat era) is hand-written in
-// testdata/fixtures/schema-8.sql.
-var uncaptured = map[string]struct{ base, extra string }{
-	"9":  {"14", dropTOTP},
-	"10": {"14", dropTOTP},
-	"11": {"14", dropTOTP},
-	"12": {"14", dropTOTP},
-	"13": {"14", ""},
+// uncaptured says how a version without a capture is built from the spec
+// (protocol/longpolling-8-15.md §5.1, §7.3/7.4, §8; sessions-and-config.md
+// §B2). 9.0–13.0 have the same bus_bus, bus_presence (user_id NOT NULL,
+// unique), mail_channel and mail_channel_partner shapes as 14.0, so they are
+// the real 14.0 dump and the 14.0 fixtures with that version's module
+// versions, plus a few statements run after the fixtures:
+//   - auth_totp (and res_users.totp_secret) is new in 14.0: 9.0–12.0 have
+//     neither; 13.0 keeps the column with the module not installed, as a
+//     database upgraded from 13.0 would;
+//   - 9.0/10.0 keep clear-text passwords in res_users.password (no
+//     auth_crypt), which their password/legacy session checks read.
+//
+// 8.0 (im_chat era) is hand-written: testdata/fixtures/schema-8.sql, odoo8.sql.
+var uncaptured = map[string]struct{ base, after string }{
+	"9":  {"14", noTOTP + clearPasswords},
+	"10": {"14", noTOTP + clearPasswords},
+	"11": {"14", noTOTP},
+	"12": {"14", noTOTP},
+	"13": {"14", "UPDATE public.ir_module_module SET state = 'uninstalled' WHERE name = 'auth_totp';\n"},
 }
 
-const dropTOTP = "\nALTER TABLE public.res_users DROP COLUMN totp_secret;\n"
+const (
+	noTOTP = "DELETE FROM public.ir_module_module WHERE name = 'auth_totp';\n" +
+		"ALTER TABLE public.res_users DROP COLUMN totp_secret;\n"
+	clearPasswords = "UPDATE public.res_users SET password = CASE login WHEN 'admin' THEN 'admin' " +
+		"WHEN 'demo' THEN 'demo' WHEN 'o''portal' THEN 'portal' END WHERE id IN (2, 6, 8);\n"
+)
 
-// readSchema returns the captured schema of Odoo major, or the one built from
-// the spec for versions that were not captured.
+// readSchema returns the captured schema of Odoo major, the one it is built
+// from (uncaptured), or a hand-written one (testdata/fixtures/schema-NN.sql).
 func readSchema(major string) ([]byte, error) {
 	if u, ok := uncaptured[major]; ok {
-		b, err := readSchema(u.base)
-		return append(b, u.extra...), err
+		major = u.base
 	}
 	b, err := os.ReadFile(filepath.Join(Root(), "testdata", "captures", "odoo"+major, "schema-"+major+".sql"))
 	if errors.Is(err, fs.ErrNotExist) {
 		b, err = os.ReadFile(filepath.Join(Root(), "testdata", "fixtures", "schema-"+major+".sql"))
 	}
 	return b, err
+}
+
+// readFixtures returns testdata/fixtures/odooNN.sql, or for an uncaptured
+// version its base version's fixtures with the module versions renamed and
+// the version's own statements after them.
+func readFixtures(major string) ([]byte, error) {
+	u, derived := uncaptured[major]
+	if !derived {
+		return os.ReadFile(filepath.Join(Root(), "testdata", "fixtures", "odoo"+major+".sql"))
+	}
+	b, err := os.ReadFile(filepath.Join(Root(), "testdata", "fixtures", "odoo"+u.base+".sql"))
+	if err != nil {
+		return nil, err
+	}
+	b = bytes.ReplaceAll(b, []byte("'"+u.base+".0."), []byte("'"+major+".0."))
+	return append(b, "\n"+u.after...), nil
 }
 
 // prelude creates what the dump refers to but does not hold: the pg_trgm

@@ -18,3 +18,35 @@ func TestNewDB_LoadsSchemaAndFixtures(t *testing.T) {
 		t.Fatalf("bus ids %d, %d not consecutive", id1, id2)
 	}
 }
+
+// The uncaptured versions are derived from 14.0: their base module carries
+// their own version, auth_totp and its column are gone before 13.0, and
+// 9.0/10.0 keep clear-text passwords.
+func TestNewDB_DerivedVersions(t *testing.T) {
+	for _, c := range []struct {
+		version, password string
+		totpColumn        bool
+	}{
+		{"10.0", "admin", false},
+		{"12.0", "$pbkdf2-sha512$25000$b2Rvb2J1cw$adminfixturehash", false},
+		{"13.0", "$pbkdf2-sha512$25000$b2Rvb2J1cw$adminfixturehash", true},
+	} {
+		t.Run(c.version, func(t *testing.T) {
+			db := Open(t, NewDB(t, c.version))
+			var base, password string
+			var totpInstalled, totpColumn bool
+			err := db.QueryRow(`SELECT
+				(SELECT latest_version FROM ir_module_module WHERE name = 'base'),
+				(SELECT password FROM res_users WHERE id = $1),
+				EXISTS (SELECT FROM ir_module_module WHERE name = 'auth_totp' AND state = 'installed'),
+				EXISTS (SELECT FROM information_schema.columns WHERE table_name = 'res_users' AND column_name = 'totp_secret')`,
+				AdminUID).Scan(&base, &password, &totpInstalled, &totpColumn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if base != c.version+".1.3" || password != c.password || totpInstalled || totpColumn != c.totpColumn {
+				t.Fatalf("base %s, password %q, auth_totp installed %v, totp_secret column %v", base, password, totpInstalled, totpColumn)
+			}
+		})
+	}
+}
