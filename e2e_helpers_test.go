@@ -112,20 +112,7 @@ func (s *server) writeSession(sid string, uid int64) {
 // 5 (Python ≥ 3.8) or 4 (16.0 on Python 3.7).
 func (s *server) writeSessionProto(sid string, uid int64, protocol int) {
 	s.t.Helper()
-	var (
-		active   bool
-		login    string
-		password sql.NullString
-		totp     sql.NullString
-		secret   string
-	)
-	err := s.sql.QueryRow(`SELECT active, login, password, totp_secret,
-		(SELECT value FROM ir_config_parameter WHERE key = 'database.secret') FROM res_users WHERE id = $1`, uid).
-		Scan(&active, &login, &password, &totp, &secret)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	key := []any{active, uid, login, nullable(password), nullable(totp), secret}
+	key, login := s.tokenKey(uid)
 	ctx := session.NewDict()
 	ctx.Set("lang", "en_US")
 	ctx.Set("tz", "Europe/Brussels")
@@ -148,6 +135,25 @@ func (s *server) writeSessionProto(sid string, uid int64, protocol int) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		s.t.Fatal(err)
 	}
+}
+
+// tokenKey reads, independently of odoobus's own query, the values Odoo
+// 14.0–17.0 hash into a session token for uid (active, id, login, password,
+// totp_secret, database.secret; auth_totp is installed in these fixtures).
+func (s *server) tokenKey(uid int64) (key []any, login string) {
+	s.t.Helper()
+	var (
+		active         bool
+		password, totp sql.NullString
+		secret         string
+	)
+	err := s.sql.QueryRow(`SELECT active, login, password, totp_secret,
+		(SELECT value FROM ir_config_parameter WHERE key = 'database.secret') FROM res_users WHERE id = $1`, uid).
+		Scan(&active, &login, &password, &totp, &secret)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return []any{active, uid, login, nullable(password), nullable(totp), secret}, login
 }
 
 func nullable(v sql.NullString) any {

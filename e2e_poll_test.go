@@ -110,19 +110,7 @@ func loadExchanges(t *testing.T, path string) (names []string, exs map[string]lp
 // captures sessions/admin_session.pickle) with a valid token.
 func (s *server) writeFlatSession(sid string, uid int64) {
 	s.t.Helper()
-	var (
-		active         bool
-		login          string
-		password, totp sql.NullString
-		secret         string
-	)
-	err := s.sql.QueryRow(`SELECT active, login, password, totp_secret,
-		(SELECT value FROM ir_config_parameter WHERE key = 'database.secret') FROM res_users WHERE id = $1`, uid).
-		Scan(&active, &login, &password, &totp, &secret)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	key := []any{active, uid, login, nullable(password), nullable(totp), secret}
+	key, login := s.tokenKey(uid)
 	ctx := session.NewDict()
 	ctx.Set("lang", "en_US")
 	ctx.Set("tz", "Europe/Brussels")
