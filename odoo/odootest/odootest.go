@@ -114,55 +114,73 @@ func NewDB(t testing.TB, version string) string {
 // NewNamedDB is NewDB with a chosen name; the database is dropped first if it exists.
 func NewNamedDB(t testing.TB, version, name string) string {
 	t.Helper()
-	server := Open(t, "postgres")
+	dsn := DSN(t)
+	if err := Create(dsn, version, name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// FORCE: sockets under test may still hold pooled connections.
+		if server, err := sql.Open("postgres", dsn+" dbname=postgres"); err == nil {
+			server.Exec(`DROP DATABASE IF EXISTS "` + name + `" WITH (FORCE)`)
+			server.Close()
+		}
+	})
+	return name
+}
+
+// Create (re)creates database name on the server at dsn (a lib/pq DSN
+// without dbname) with Odoo version's schema and fixtures, as NewNamedDB
+// does, and leaves it there: odoobus-bench --setup-db uses it.
+func Create(dsn, version, name string) error {
+	server, err := sql.Open("postgres", dsn+" dbname=postgres")
+	if err != nil {
+		return err
+	}
+	defer server.Close()
 	setupMu.Lock()
-	if !setupDone[DSN(t)] {
+	if !setupDone[dsn] {
 		_, err := server.Exec(`DO $$ BEGIN
 			IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'odoo') THEN CREATE ROLE odoo; END IF;
 		END $$`)
 		if err != nil {
 			setupMu.Unlock()
-			t.Fatal(err)
+			return err
 		}
-		setupDone[DSN(t)] = true
+		setupDone[dsn] = true
 	}
 	setupMu.Unlock()
 	if _, err := server.Exec(`DROP DATABASE IF EXISTS "` + name + `" WITH (FORCE)`); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if _, err := server.Exec(`CREATE DATABASE "` + name + `" TEMPLATE template0 ENCODING 'UTF8'`); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	t.Cleanup(func() {
-		// FORCE: sockets under test may still hold pooled connections.
-		server.Exec(`DROP DATABASE IF EXISTS "` + name + `" WITH (FORCE)`)
-	})
 	major := strings.SplitN(version, ".", 2)[0]
 	schema, err := readSchema(major)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	fixtures, err := readFixtures(major)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	// A dedicated pool of one connection: the dump empties search_path.
-	db, err := sql.Open("postgres", DSN(t)+" dbname="+name)
+	db, err := sql.Open("postgres", dsn+" dbname="+name)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 	if _, err := db.Exec(prelude(string(schema))); err != nil {
-		t.Fatalf("prelude for %s: %v", version, err)
+		return fmt.Errorf("prelude for %s: %w", version, err)
 	}
 	if _, err := db.Exec(cleanDump(string(schema))); err != nil {
-		t.Fatalf("schema %s: %v", version, err)
+		return fmt.Errorf("schema %s: %w", version, err)
 	}
 	if _, err := db.Exec("SET search_path = public;\n" + string(fixtures)); err != nil {
-		t.Fatalf("fixtures %s: %v", version, err)
+		return fmt.Errorf("fixtures %s: %w", version, err)
 	}
-	return name
+	return nil
 }
 
 // uncaptured says how a version without a capture is built from the spec
