@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -18,10 +19,15 @@ import (
 //
 // Every file access goes through an os.Root on Dir, so neither a sid (which
 // is validated first anyway) nor a symbolic link inside Dir can reach a file
-// outside Dir. A Store holds no state and is safe for concurrent use.
+// outside Dir. Get and Touch, run at every handshake, keep that root open
+// between calls (withRoot); the rest opens it each time. A Store is safe
+// for concurrent use and must not be copied after first use.
 type Store struct {
 	Dir    string
 	Layout Layout
+
+	rootMu sync.Mutex
+	root   *os.Root // Dir, kept open by withRoot; nil until first used
 }
 
 // flatName is the 8.0–15.0 file name of sid (relative to Dir).
@@ -57,6 +63,53 @@ func (s *Store) openRoot() (*os.Root, error) {
 	return r, nil
 }
 
+// withRoot runs fn on Dir's kept root: an open(2) of the directory and its
+// close are saved at every handshake (strace of a connection storm: five
+// openat per socket before). A descriptor held open keeps pointing at the
+// directory it opened, so when fn finds no file (or the kept root was
+// closed meanwhile) fn runs again on Dir opened afresh, which replaces the
+// kept root when Dir turns out to be another directory than before (removed
+// and created again). dirErr is set when Dir cannot be opened at all.
+func (s *Store) withRoot(fn func(*os.Root) error) (dirErr, err error) {
+	s.rootMu.Lock()
+	kept := s.root
+	if kept == nil {
+		r, err := s.openRoot()
+		if err != nil {
+			s.rootMu.Unlock()
+			return err, nil
+		}
+		s.root, kept = r, r
+	}
+	s.rootMu.Unlock()
+	err = fn(kept)
+	if err == nil || !(isNotExist(err) || errors.Is(err, os.ErrClosed)) {
+		return nil, err
+	}
+	fresh, dirErr := s.openRoot()
+	if dirErr != nil {
+		return dirErr, nil
+	}
+	err = fn(fresh)
+	s.rootMu.Lock()
+	if s.root == kept && !sameDir(kept, fresh) {
+		s.root, fresh = fresh, kept // the old one is closed below
+	}
+	s.rootMu.Unlock()
+	fresh.Close()
+	return nil, err
+}
+
+// sameDir reports whether two roots are the same directory.
+func sameDir(a, b *os.Root) bool {
+	ai, err := a.Stat(".")
+	if err != nil {
+		return false
+	}
+	bi, err := b.Stat(".")
+	return err == nil && os.SameFile(ai, bi)
+}
+
 // isNotExist reports whether err means "no such session file": ENOENT, or
 // ENOTDIR when a path component (the 2-character shard) is not a directory.
 func isNotExist(err error) bool {
@@ -72,27 +125,35 @@ func (s *Store) Get(sid string) (*Session, error) {
 	if !ValidSID(sid) {
 		return nil, ErrInvalidSID
 	}
-	root, err := s.openRoot()
-	if err != nil {
-		return nil, err
-	}
-	defer root.Close()
-	for _, name := range s.candidates(sid) {
-		b, err := readSessionFile(root, name)
-		if err != nil {
-			if isNotExist(err) {
-				continue
+	var b []byte
+	dirErr, err := s.withRoot(func(root *os.Root) error {
+		for _, name := range s.candidates(sid) {
+			data, err := readSessionFile(root, name)
+			if err != nil {
+				if isNotExist(err) {
+					continue
+				}
+				return err
 			}
-			return nil, fmt.Errorf("session %s: %w", ShortSID(sid), redactSID{err, sid})
+			b = data
+			return nil
 		}
-		sess, err := Decode(b)
-		if err != nil {
-			return nil, fmt.Errorf("session %s: %w", ShortSID(sid), err)
-		}
-		sess.SID = sid
-		return sess, nil
+		return fs.ErrNotExist
+	})
+	switch {
+	case dirErr != nil:
+		return nil, dirErr
+	case isNotExist(err):
+		return nil, fmt.Errorf("session %s: %w", ShortSID(sid), ErrNotFound)
+	case err != nil:
+		return nil, fmt.Errorf("session %s: %w", ShortSID(sid), redactSID{err, sid})
 	}
-	return nil, fmt.Errorf("session %s: %w", ShortSID(sid), ErrNotFound)
+	sess, err := Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("session %s: %w", ShortSID(sid), err)
+	}
+	sess.SID = sid
+	return sess, nil
 }
 
 // readSessionFile reads name under root with the size limit. O_NONBLOCK keeps
@@ -131,22 +192,25 @@ func (s *Store) Touch(sid string) error {
 	if !ValidSID(sid) {
 		return ErrInvalidSID
 	}
-	root, err := s.openRoot()
-	if err != nil {
-		return err
-	}
-	defer root.Close()
 	now := time.Now()
-	for _, name := range s.candidates(sid) {
-		err := root.Chtimes(name, now, now)
-		if err == nil {
-			return nil
+	dirErr, err := s.withRoot(func(root *os.Root) error {
+		for _, name := range s.candidates(sid) {
+			err := root.Chtimes(name, now, now)
+			if err == nil || !isNotExist(err) {
+				return err
+			}
 		}
-		if !isNotExist(err) {
-			return fmt.Errorf("session %s: touch: %w", ShortSID(sid), err)
-		}
+		return fs.ErrNotExist
+	})
+	switch {
+	case dirErr != nil:
+		return dirErr
+	case isNotExist(err):
+		return fmt.Errorf("session %s: %w", ShortSID(sid), ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("session %s: touch: %w", ShortSID(sid), err)
 	}
-	return fmt.Errorf("session %s: %w", ShortSID(sid), ErrNotFound)
+	return nil
 }
 
 // PublicSession returns Odoo 17's default session dict for a visitor who is
