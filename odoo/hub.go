@@ -39,23 +39,24 @@ type Batch struct {
 	// broadcast: all of them), so a transport encodes its frame of the
 	// whole batch once (Encoded) instead of once per socket.
 	encMu   sync.Mutex
-	encoded map[string][]byte
+	encoded sync.Map // kind → []byte; read without a lock by every socket
 }
 
 // Encoded returns enc(b.Notifications), computed once per batch and kind
 // (the transport's wire shape, e.g. "ws"). The result is shared: callers
-// must not modify it.
+// must not modify it. After the first call for a kind it takes no lock:
+// the sockets of a broadcast read it from every core at once.
 func (b *Batch) Encoded(kind string, enc func([]*Notification) []byte) []byte {
+	if v, ok := b.encoded.Load(kind); ok {
+		return v.([]byte)
+	}
 	b.encMu.Lock()
 	defer b.encMu.Unlock()
-	if v, ok := b.encoded[kind]; ok {
-		return v
+	if v, ok := b.encoded.Load(kind); ok {
+		return v.([]byte)
 	}
 	v := enc(b.Notifications)
-	if b.encoded == nil {
-		b.encoded = map[string][]byte{}
-	}
-	b.encoded[kind] = v
+	b.encoded.Store(kind, v)
 	return v
 }
 

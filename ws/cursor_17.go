@@ -44,39 +44,37 @@ func (c *cursor17) pollArgs() (int64, []int64) {
 }
 
 func (c *cursor17) inHistory(id int64) bool {
-	_, found := slices.BinarySearchFunc(c.history, id, func(h sentID, id int64) int {
-		switch {
-		case h.id < id:
-			return -1
-		case h.id > id:
-			return 1
-		}
-		return 0
-	})
+	if n := len(c.history); n == 0 || c.history[n-1].id < id {
+		return false // newer than everything sent: the broadcast case
+	}
+	_, found := slices.BinarySearchFunc(c.history, id, cmpSentID)
 	return found
 }
 
 // take filters ns like Odoo's poll does (id > last, id not in the history;
 // last == 0 is Odoo's "last 50 s" query, which the dispatcher's rows — all
 // fresh — always satisfy), then inserts the kept ids in the history and
-// trims it.
+// trims it. When every row is kept (a broadcast: always) ns itself is
+// returned, so the caller can send the batch's shared frame; the result is
+// read-only either way.
 func (c *cursor17) take(ns []*odoo.Notification, now int64) []*odoo.Notification {
-	var out []*odoo.Notification
-	for _, n := range ns {
+	var out []*odoo.Notification // set once a row is left out
+	filtered := false
+	for i, n := range ns {
 		if (c.last != 0 && n.ID <= c.last) || c.inHistory(n.ID) {
+			if !filtered {
+				out = append(out, ns[:i]...)
+				filtered = true
+			}
 			continue
 		}
-		out = append(out, n)
-		i, _ := slices.BinarySearchFunc(c.history, n.ID, func(h sentID, id int64) int {
-			switch {
-			case h.id < id:
-				return -1
-			case h.id > id:
-				return 1
-			}
-			return 0
-		})
-		c.history = slices.Insert(c.history, i, sentID{id: n.ID, at: now})
+		if filtered {
+			out = append(out, n)
+		}
+		c.remember(n.ID, now)
+	}
+	if !filtered {
+		out = ns
 	}
 	if len(out) == 0 {
 		// Odoo returns before trimming when nothing is found.
@@ -93,4 +91,25 @@ func (c *cursor17) take(ns []*odoo.Notification, now int64) []*odoo.Notification
 		c.history = slices.Delete(c.history, 0, k)
 	}
 	return out
+}
+
+// remember inserts id in the id-ordered history (an append for rows in id
+// order, the usual case).
+func (c *cursor17) remember(id, now int64) {
+	if n := len(c.history); n == 0 || c.history[n-1].id < id {
+		c.history = append(c.history, sentID{id: id, at: now})
+		return
+	}
+	i, _ := slices.BinarySearchFunc(c.history, id, cmpSentID)
+	c.history = slices.Insert(c.history, i, sentID{id: id, at: now})
+}
+
+func cmpSentID(h sentID, id int64) int {
+	switch {
+	case h.id < id:
+		return -1
+	case h.id > id:
+		return 1
+	}
+	return 0
 }

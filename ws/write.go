@@ -63,19 +63,24 @@ func (c *conn) deliverInlineLocked(b *odoo.Batch) bool {
 	}
 	c.lastWake = now
 	taken := c.cur.take(b.Notifications, now.UnixNano())
-	var frame []byte
-	if len(taken) == len(b.Notifications) {
-		frame = b.Encoded("ws", encodeNotifications)
-	} else {
-		frame = encodeNotifications(taken)
+	if len(taken) == 0 {
+		return true
 	}
-	if frame == nil {
+	var buf []byte
+	var bp *[]byte
+	if len(taken) == len(b.Notifications) {
+		// The whole batch: its complete frame (header included) is shared
+		// by every socket that gets it, written as is.
+		buf = b.Encoded("ws-frame", encodeTextFrame)
+	} else if frame := encodeNotifications(taken); frame != nil {
+		bp = writeBufs.Get().(*[]byte)
+		buf = appendFrameHeader((*bp)[:0], opText, len(frame))
+		buf = append(buf, frame...)
+	}
+	if buf == nil {
 		return true
 	}
 	c.ackSendLocked(outFrame{op: opText}, now)
-	bp := writeBufs.Get().(*[]byte)
-	buf := appendFrameHeader((*bp)[:0], opText, len(frame))
-	buf = append(buf, frame...)
 	n, err := c.tryWrite(buf)
 	switch {
 	case err != nil:
@@ -92,11 +97,20 @@ func (c *conn) deliverInlineLocked(b *odoo.Batch) bool {
 		c.queueBytes += len(rest)
 		c.kickLocked()
 	}
-	if cap(buf) <= maxPooledFrame {
+	if bp != nil && cap(buf) <= maxPooledFrame {
 		*bp = buf[:0]
 		writeBufs.Put(bp)
 	}
 	return true
+}
+
+// encodeTextFrame is encodeNotifications as one complete TEXT frame.
+func encodeTextFrame(ns []*odoo.Notification) []byte {
+	p := encodeNotifications(ns)
+	if p == nil {
+		return nil
+	}
+	return append(appendFrameHeader(make([]byte, 0, len(p)+10), opText, len(p)), p...)
 }
 
 // writeRest writes the end of a frame started by deliverInlineLocked.
