@@ -58,6 +58,7 @@ type conn struct {
 
 	nc  net.Conn
 	raw syscall.RawConn // nc's descriptor, for non-blocking writes (write.go); nil if none
+	fd  int             // raw's descriptor number (-1 if none), for writeLocked
 	ws  *websocket.Conn // control frame writes only
 	mr  messageReader
 	fr  frameReader
@@ -127,8 +128,12 @@ func newConn(s *Server, wsc *websocket.Conn, p connParams) *conn {
 		termCh:    make(chan struct{}),
 		lastWake:  now,
 	}
+	c.fd = -1
 	if sc, ok := c.nc.(syscall.Conn); ok {
 		c.raw, _ = sc.SyscallConn()
+		if c.raw != nil {
+			_ = c.raw.Control(func(fd uintptr) { c.fd = int(fd) })
+		}
 	}
 	c.cur = p.row.NewCursor(&s.cfg)
 	c.fr = frameReader{

@@ -81,7 +81,7 @@ func (c *conn) deliverInlineLocked(b *odoo.Batch) bool {
 		return true
 	}
 	c.ackSendLocked(outFrame{op: opText}, now)
-	n, err := c.tryWrite(buf)
+	n, err := c.writeLocked(buf)
 	switch {
 	case err != nil:
 		c.log.Debug("websocket write failed", "err", err)
@@ -176,6 +176,36 @@ func (c *conn) writeText(p []byte, deadline time.Time) error {
 		err = c.nc.SetWriteDeadline(time.Time{})
 	}
 	return err
+}
+
+// writeLocked is tryWrite for the inline path, straight on the descriptor:
+// c.mu is held and the socket is not terminating, and the descriptor is
+// closed only after terminateLocked (serve, once termCh is closed), so it
+// cannot be closed, let alone reused, during the call; and no other writer
+// runs (the inline path requires that no pump is running). It saves the
+// poller's locking and deadline checks on each of a broadcast's writes.
+func (c *conn) writeLocked(b []byte) (int, error) {
+	if c.fd < 0 || c.terminating {
+		return c.tryWrite(b)
+	}
+	n := 0
+	for n < len(b) {
+		m, err := syscall.Write(c.fd, b[n:])
+		if m > 0 {
+			n += m
+		}
+		switch {
+		case err == nil && m > 0:
+			continue
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case err == nil, errors.Is(err, syscall.EAGAIN):
+			return n, nil
+		default:
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // tryWrite makes one non-blocking write(2) attempt and returns how much
