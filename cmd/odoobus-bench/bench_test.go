@@ -90,33 +90,10 @@ func TestPercentiles(t *testing.T) {
 // writes are accepted, every receipt arrives, none is lost, and one
 // bus_bus read serves each burst.
 func TestRun_AgainstOdoobus(t *testing.T) {
-	dsn := odootest.DSN(t)
-	name := odootest.NewDB(t, "17.0")
-	c := odootest.Config(t, name)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	reg := odoo.NewRegistry(c, quiet)
-	defer reg.Close()
-	hub := odoo.NewHub()
-	disp := odoo.NewDispatcher(reg, hub, quiet)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = disp.Run(ctx)
-	}()
-	defer func() { cancel(); <-done }()
-	dir := t.TempDir()
-	store := &session.Store{Dir: dir, Layout: session.LayoutSharded}
-	srv := ws.NewServer(ws.DefaultConfig(), ws.OdooRegistry(reg), store, hub, quiet)
-	hs := httptest.NewServer(srv)
-	defer hs.Close()
-	defer func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		_ = srv.Shutdown(sctx)
-	}()
+	srv := startOdoobus(t)
+	dsn, name, dir, disp := srv.dsn, srv.name, srv.dir, srv.disp
 
-	o, err := parseOptions([]string{"--url", "ws://" + hs.Listener.Addr().String() + "/websocket",
+	o, err := parseOptions([]string{"--url", srv.url,
 		"--dsn", dsn, "--db", name, "--sessions-dir", dir, "--uids", "2,6",
 		"--conns", "20", "--bursts", "3", "--burst-size", "2", "--interval", "50ms",
 		"--settle", "10ms", "--wait", "20s", "--server-pid", strconv.Itoa(os.Getpid())})
@@ -136,6 +113,9 @@ func TestRun_AgainstOdoobus(t *testing.T) {
 	}
 	if res.Latency.N != 120 || res.Latency.Max <= 0 || len(res.PerBurst) != 3 {
 		t.Errorf("latency %+v, per burst %d", res.Latency, len(res.PerBurst))
+	}
+	if res.ReadLatency.N != 120 || res.ReadLatency.Max < res.Latency.Max || len(res.ReadPerBurst) != 3 {
+		t.Errorf("read latency %+v (kernel %+v), per burst %d", res.ReadLatency, res.Latency, len(res.ReadPerBurst))
 	}
 	if s := disp.Stats(); s.BusReads < 3 || s.BusReads > 6 {
 		t.Errorf("bus_bus reads %d for 3 bursts", s.BusReads)
@@ -159,6 +139,44 @@ func TestRun_AgainstOdoobus(t *testing.T) {
 			t.Errorf("session files left in %s", e.Name())
 		}
 	}
+}
+
+// odoobusServer is an in-process odoobus websocket server on a fresh 17.0
+// database.
+type odoobusServer struct {
+	url, dsn, name, dir string
+	disp                *odoo.Dispatcher
+}
+
+func startOdoobus(t *testing.T) odoobusServer {
+	t.Helper()
+	dsn := odootest.DSN(t)
+	name := odootest.NewDB(t, "17.0")
+	c := odootest.Config(t, name)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	reg := odoo.NewRegistry(c, quiet)
+	hub := odoo.NewHub()
+	disp := odoo.NewDispatcher(reg, hub, quiet)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = disp.Run(ctx)
+	}()
+	dir := t.TempDir()
+	store := &session.Store{Dir: dir, Layout: session.LayoutSharded}
+	srv := ws.NewServer(ws.DefaultConfig(), ws.OdooRegistry(reg), store, hub, quiet)
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		_ = srv.Shutdown(sctx)
+		hs.Close()
+		cancel()
+		<-done
+		reg.Close()
+	})
+	return odoobusServer{url: "ws://" + hs.Listener.Addr().String() + "/websocket", dsn: dsn, name: name, dir: dir, disp: disp}
 }
 
 // FuzzParseFrame: any frame the server sends is parsed without panic, and

@@ -7,26 +7,34 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
+	"net/url"
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
-// sample is one receipt: its burst and its latency in µs.
+// sample is one receipt: its burst and its latencies in µs, delivered (the
+// kernel's receive time of the data) and read (the bench's clock after the
+// recvmsg).
 type sample struct {
-	burst int32
-	us    int32
+	burst  int32
+	us     int32
+	readUs int32
 }
 
-// client is one benchmark websocket. Its reader goroutine owns every field
-// below mu-free until done is closed.
+// client is one benchmark websocket. After the hand-over its read loop owns
+// every field but fd and closeSent (written by the loop under mu, read by
+// others under mu) until done is closed.
 type client struct {
-	ws   *websocket.Conn
-	done chan struct{} // the reader stopped
+	parser
+	mu        sync.Mutex
+	fd        int  // the socket; -1 once closed
+	closeSent bool // our CLOSE frame was written
+	pongSeen  bool
 
+	done       chan struct{} // the socket is closed
 	subscribed chan struct{} // our PING's PONG arrived: subscribe was handled
 
 	got        []uint64 // bitset of receipts (burst*burstSize + seq)
@@ -37,42 +45,102 @@ type client struct {
 	closeAfter time.Duration
 }
 
+func newClient(bits int) *client {
+	return &client{fd: -1, done: make(chan struct{}), subscribed: make(chan struct{}), got: make([]uint64, (bits+63)/64)}
+}
+
+// write writes b on the socket (a whole small frame, or an error).
+func (c *client) write(b []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fd < 0 {
+		return net.ErrClosed
+	}
+	for range 10 {
+		n, err := syscall.Write(c.fd, b)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n < len(b) {
+			return io.ErrShortWrite
+		}
+		return nil
+	}
+	return syscall.EINTR
+}
+
+// shutdown shuts the socket down: its loop then reads EOF and closes it.
+func (c *client) shutdown() {
+	c.mu.Lock()
+	if c.fd >= 0 {
+		_ = syscall.Shutdown(c.fd, syscall.SHUT_RDWR)
+	}
+	c.mu.Unlock()
+}
+
 // pool holds every socket of a run.
 type pool struct {
 	o         *options
 	run       string
 	burstSize int
 	lastID    int64
-	dialer    []*websocket.Dialer // one per source address
+	dialer    []*net.Dialer // one per source address
+	head      string        // the upgrade request's fixed part
 	clients   []*client
+	loops     []*readLoop
+	next      atomic.Uint32 // round-robin over loops
 
-	received atomic.Int64 // receipts of this run, duplicates excluded
-	closed   atomic.Int64 // sockets closed by the server or the network
-	start    time.Time
+	received   atomic.Int64 // receipts of this run, duplicates excluded
+	noKernelTS atomic.Int64 // receipts whose recvmsg had no SCM_TIMESTAMPNS
+	closed     atomic.Int64 // sockets closed by the server or the network
+	start      time.Time
+	closeOnce  sync.Once
 }
 
-// subscribeTimeout bounds one socket's handshake + subscribe.
-const subscribeTimeout = 60 * time.Second
+// subscribeTimeout bounds one socket's handshake + subscribe;
+// handshakeTimeout its dial + upgrade.
+const (
+	subscribeTimeout = 60 * time.Second
+	handshakeTimeout = 30 * time.Second
+)
 
-func newPool(o *options, run string, lastID int64) *pool {
-	p := &pool{o: o, run: run, burstSize: o.BurstSize, lastID: lastID, clients: make([]*client, o.Conns)}
-	bufs := &sync.Pool{}
-	for i := 0; i < o.Sources; i++ {
-		d := &net.Dialer{Timeout: 30 * time.Second}
+// newPool starts runtime.GOMAXPROCS(0) read loops, each with its own epoll
+// instance; sockets are spread over them in turn.
+func newPool(o *options, run string, lastID int64) (*pool, error) {
+	p := &pool{o: o, run: run, burstSize: o.BurstSize, lastID: lastID, clients: make([]*client, o.Conns), start: time.Now()}
+	u, err := url.Parse(o.URL)
+	if err != nil {
+		return nil, err
+	}
+	p.head = requestHead(u.Host, u.RequestURI(), o.Origin)
+	for i := 0; i < max(o.Sources, 1); i++ {
+		d := &net.Dialer{Timeout: handshakeTimeout}
 		if o.Sources > 1 {
 			// Each source address has its own ephemeral port range
 			// (net.ipv4.ip_local_port_range, ≈28,000 ports).
 			d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))}
 		}
-		p.dialer = append(p.dialer, &websocket.Dialer{
-			NetDialContext:   d.DialContext,
-			HandshakeTimeout: 30 * time.Second,
-			ReadBufferSize:   1024,
-			WriteBufferSize:  256,
-			WriteBufferPool:  bufs,
-		})
+		p.dialer = append(p.dialer, d)
 	}
-	return p
+	for range runtime.GOMAXPROCS(0) {
+		l, err := newReadLoop(p)
+		if err != nil {
+			p.stopLoops()
+			return nil, err
+		}
+		p.loops = append(p.loops, l)
+	}
+	return p, nil
+}
+
+func (p *pool) stopLoops() {
+	for _, l := range p.loops {
+		l.stop()
+	}
+	p.loops = nil
 }
 
 // connect opens every socket with at most o.Concurrency handshakes in
@@ -156,12 +224,15 @@ func failureKind(err error) string {
 		return "timeout"
 	case errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
-	case errors.Is(err, websocket.ErrBadHandshake):
-		return "bad handshake"
+	case errors.Is(err, errBadHandshake):
+		return err.Error() // "bad handshake: HTTP 403"
 	}
 	var oe *net.OpError
 	if errors.As(err, &oe) {
-		return "network: " + oe.Op + ": " + errors.Unwrap(oe.Err).Error()
+		if inner := errors.Unwrap(oe.Err); inner != nil {
+			return "network: " + oe.Op + ": " + inner.Error()
+		}
+		return "network: " + oe.Op + ": " + oe.Err.Error()
 	}
 	return err.Error()
 }
@@ -169,97 +240,107 @@ func failureKind(err error) string {
 // dial opens socket i: handshake with the session cookie, subscribe to the
 // channel with last = the run's starting id, then a PING whose PONG tells
 // that the subscribe was handled (both Odoo and odoobus handle a socket's
-// frames in order).
+// frames in order). The socket is handed over to a read loop before the
+// PONG can arrive.
 func (p *pool) dial(ctx context.Context, i int, cookie string) (*client, error) {
 	ctx, cancel := context.WithTimeout(ctx, subscribeTimeout)
 	defer cancel()
-	h := http.Header{}
-	h.Set("Origin", p.o.Origin)
-	h.Set("User-Agent", "odoobus-bench")
-	if cookie != "" {
-		h.Set("Cookie", "session_id="+cookie)
-	}
-	ws, resp, err := p.dialer[i%len(p.dialer)].DialContext(ctx, p.o.URL, h)
+	dctx, dcancel := context.WithTimeout(ctx, handshakeTimeout)
+	defer dcancel()
+	nc, err := p.dialer[i%len(p.dialer)].DialContext(dctx, "tcp", hostPort(p.o.URL))
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("%w: HTTP %d", websocket.ErrBadHandshake, resp.StatusCode)
+		return nil, err
+	}
+	conn := nc.(*net.TCPConn)
+	deadline, _ := dctx.Deadline()
+	_ = conn.SetDeadline(deadline)
+	stop := context.AfterFunc(dctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	carry, err := handshake(conn, p.head, cookie)
+	if err == nil {
+		// Before the subscribe: every notification's read has its time.
+		err = enableTimestamps(conn)
+	}
+	if err == nil {
+		sub, _ := json.Marshal(map[string]any{"event_name": "subscribe",
+			"data": map[string]any{"channels": []string{p.o.Channel}, "last": p.lastID}})
+		frames := appendClientFrame(nil, opText, sub)
+		frames = appendClientFrame(frames, opPing, []byte("subscribed?"))
+		_, err = conn.Write(frames)
+	}
+	stop()
+	if err != nil {
+		conn.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
 		}
 		return nil, err
 	}
-	c := &client{ws: ws, done: make(chan struct{}), subscribed: make(chan struct{}),
-		got: make([]uint64, (p.o.Bursts*p.burstSize+63)/64)}
-	var once sync.Once
-	ws.SetPongHandler(func(string) error {
-		once.Do(func() { close(c.subscribed) })
-		return nil
-	})
-	go p.read(c)
-	sub, _ := json.Marshal(map[string]any{"event_name": "subscribe",
-		"data": map[string]any{"channels": []string{p.o.Channel}, "last": p.lastID}})
-	deadline, _ := ctx.Deadline()
-	_ = ws.SetWriteDeadline(deadline)
-	if err := ws.WriteMessage(websocket.TextMessage, sub); err != nil {
-		ws.Close()
+	c := newClient(p.o.Bursts * p.burstSize)
+	l := p.loops[int(p.next.Add(1))%len(p.loops)]
+	if err := l.handOver(conn, c, carry); err != nil {
 		return nil, err
 	}
-	if err := ws.WriteControl(websocket.PingMessage, []byte("subscribed?"), deadline); err != nil {
-		ws.Close()
-		return nil, err
-	}
-	_ = ws.SetWriteDeadline(time.Time{})
 	select {
 	case <-c.subscribed:
 		return c, nil
 	case <-c.done:
 		return nil, fmt.Errorf("closed before subscribed (code %d)", c.closeCode)
 	case <-ctx.Done():
-		ws.Close()
-		<-c.done
+		c.shutdown()
+		t := time.NewTimer(5 * time.Second)
+		defer t.Stop()
+		select {
+		case <-c.done:
+		case <-t.C: // the loops close it at the end
+		}
 		return nil, ctx.Err()
 	}
 }
 
-// read is the socket's reader: it records receipts until the socket closes.
-func (p *pool) read(c *client) {
-	defer close(c.done)
-	for {
-		op, data, err := c.ws.ReadMessage()
-		if err != nil {
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) {
-				c.closeCode = ce.Code
-			} else {
-				c.closeCode = websocket.CloseAbnormalClosure
-			}
-			c.closeAfter = time.Since(p.start)
-			p.closed.Add(1)
-			return
-		}
-		if op != websocket.TextMessage {
-			continue
-		}
-		now := time.Now().UnixMicro()
-		items, others, ok := parseFrame(data)
-		if !ok {
+// hostPort is the TCP address of a ws:// URL.
+func hostPort(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	if u.Port() != "" {
+		return u.Host
+	}
+	return net.JoinHostPort(u.Hostname(), "80")
+}
+
+// record counts the benchmark notifications of one TEXT frame. kernelNs is
+// the kernel's receive time of the recvmsg that completed the frame (the
+// read time when hasTS is false), readNs the bench's clock right after it.
+func (p *pool) record(c *client, data []byte, kernelNs, readNs int64, hasTS bool) {
+	items, others, ok := parseFrame(data)
+	if !ok {
+		c.others++
+		return
+	}
+	c.others += others
+	kernelUs, readUs := kernelNs/1000, readNs/1000
+	for _, it := range items {
+		k := it.burst*p.burstSize + it.seq
+		if it.run != p.run || it.seq >= p.burstSize || it.seq < 0 || k < 0 || k >= len(c.got)*64 || it.burst >= p.o.Bursts {
 			c.others++
 			continue
 		}
-		c.others += others
-		for _, it := range items {
-			k := it.burst*p.burstSize + it.seq
-			if it.run != p.run || it.seq >= p.burstSize || it.seq < 0 || k < 0 || k >= len(c.got)*64 {
-				c.others++
-				continue
-			}
-			if c.got[k/64]&(1<<(k%64)) != 0 {
-				c.dups++
-				continue
-			}
-			c.got[k/64] |= 1 << (k % 64)
-			c.samples = append(c.samples, sample{burst: int32(it.burst), us: int32(min(now-it.sent, 1<<31-1))})
-			p.received.Add(1)
+		if c.got[k/64]&(1<<(k%64)) != 0 {
+			c.dups++
+			continue
 		}
+		c.got[k/64] |= 1 << (k % 64)
+		c.samples = append(c.samples, sample{burst: int32(it.burst), us: clamp32(kernelUs - it.sent), readUs: clamp32(readUs - it.sent)})
+		if !hasTS {
+			p.noKernelTS.Add(1)
+		}
+		p.received.Add(1)
 	}
+}
+
+func clamp32(v int64) int32 {
+	return int32(max(min(v, 1<<31-1), -1<<31))
 }
 
 // open returns the sockets that are subscribed and not closed.
@@ -278,33 +359,43 @@ func (p *pool) open() []*client {
 	return out
 }
 
-// closeAll sends CLOSE 1000 on every open socket and waits (bounded) for
-// the readers to stop.
+// closeAll sends CLOSE 1000 "bye" on every open socket, waits (bounded)
+// for the server's answer or EOF, shuts down the sockets still open, then
+// stops the read loops (which close whatever is left). It runs once.
 func (p *pool) closeAll() {
-	next := make(chan *client)
-	var wg sync.WaitGroup
-	for range 256 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c := range next {
-				_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), time.Now().Add(time.Second))
-				t := time.NewTimer(2 * time.Second)
-				select {
-				case <-c.done:
-				case <-t.C:
-				}
-				t.Stop()
-				c.ws.Close()
-				<-c.done
+	p.closeOnce.Do(func() {
+		open := p.open()
+		bye := closePayload(1000, "bye")
+		var frame []byte
+		for _, c := range open {
+			frame = appendClientFrame(frame[:0], opClose, bye)
+			c.mu.Lock()
+			if c.fd >= 0 && !c.closeSent {
+				c.closeSent = true
+				_, _ = syscall.Write(c.fd, frame)
 			}
-		}()
-	}
-	for _, c := range p.clients {
-		if c != nil {
-			next <- c
+			c.mu.Unlock()
+		}
+		if !waitDone(open, 3*time.Second) {
+			for _, c := range open {
+				c.shutdown()
+			}
+			waitDone(open, time.Second)
+		}
+		p.stopLoops()
+	})
+}
+
+// waitDone waits until every client is closed or d has passed.
+func waitDone(cs []*client, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for _, c := range cs {
+		select {
+		case <-c.done:
+		case <-t.C:
+			return false
 		}
 	}
-	close(next)
-	wg.Wait()
+	return true
 }

@@ -11,6 +11,15 @@
 // it talks to Odoo's gevent worker just as well, and odoobus keeps odoo-bin's
 // flag set. Every loop is bounded in count and time.
 //
+// The client side is as cheap as the bench could make it, since it shares
+// the CPUs with the server: the upgrade is written by hand, then each
+// socket's descriptor is handed to one of GOMAXPROCS epoll read loops (no
+// goroutine per socket). Sockets have SO_TIMESTAMPNS set, so each read
+// returns the kernel's receive time of the data: the reported latency
+// ("kernel receive") is that time minus the send time in the payload, and
+// does not depend on when the bench gets to read; the bench's own read time
+// is reported beside it ("bench read").
+//
 //	odoobus-bench --url ws://127.0.0.1:8072/websocket --dsn "host=127.0.0.1 port=5432 user=odoo" \
 //	    --db mydb --sessions-dir ~/.local/share/Odoo/sessions --uids 2 \
 //	    --conns 5000 --channel broadcast --bursts 5 --burst-size 1 --server-pid $(pidof odoobus)
@@ -22,6 +31,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"odoobus/odoo/odootest"
 )
 
 func main() {
@@ -31,6 +42,16 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "odoobus-bench:", err)
 		os.Exit(2)
+	}
+	if opts.SetupDB != "" {
+		// A benchmark database for odoobus, built from the repository's
+		// captured schema (odoobus-bench runs from a checkout).
+		if err := odootest.Create(opts.DSN, opts.SetupDB, opts.DB); err != nil {
+			fmt.Fprintln(os.Stderr, "odoobus-bench: --setup-db:", err)
+			os.Exit(1)
+		}
+		fmt.Fprintf(os.Stderr, "database %s: Odoo %s schema and fixtures\n", opts.DB, opts.SetupDB)
+		return
 	}
 	res, err := run(ctx, opts, os.Stderr)
 	if res != nil {

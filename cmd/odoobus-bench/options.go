@@ -24,8 +24,9 @@ type options struct {
 	UIDs        []int64
 	Public      bool // no cookie: the server creates a public session per socket
 
-	DSN string // lib/pq key=value DSN without dbname (trigger, pg_stat_activity)
-	DB  string // Odoo database
+	DSN     string // lib/pq key=value DSN without dbname (trigger, pg_stat_activity)
+	DB      string // Odoo database
+	SetupDB string // Odoo version: (re)create DB from the repository's schema and fixtures, then exit
 
 	Conns       int
 	Concurrency int           // dials in flight
@@ -38,10 +39,13 @@ type options struct {
 	Interval  time.Duration // between bursts
 	Wait      time.Duration // after the last burst, for missing receipts
 	Settle    time.Duration // idle time before the idle sample
+	ReadDelay time.Duration // read loops: pause after a wake-up, to read in larger batches
 
 	ServerPID int
 	DebugURL  string // odoobus --debug-addr base URL
 	Out       string // JSON result file
+
+	inspect func(*pool) // tests: called with the pool at the end of run
 }
 
 func parseOptions(args []string) (*options, error) {
@@ -58,6 +62,7 @@ func parseOptions(args []string) (*options, error) {
 	fs.BoolVar(&o.Public, "public", false, "send no session cookie (public sessions)")
 	fs.StringVar(&o.DSN, "dsn", "host=127.0.0.1 port=5432 user=postgres sslmode=disable", "PostgreSQL DSN without dbname (lib/pq key=value)")
 	fs.StringVar(&o.DB, "db", "", "Odoo database name")
+	fs.StringVar(&o.SetupDB, "setup-db", "", "(re)create --db with this Odoo version's schema and fixtures from the repository's testdata (e.g. 17.0), then exit")
 	fs.IntVar(&o.Conns, "conns", 1000, "number of websockets")
 	fs.IntVar(&o.Concurrency, "concurrency", 1000, "handshakes in flight")
 	fs.IntVar(&o.Sources, "sources", 0, "127.0.0.x source addresses to spread sockets over (0: one per 10,000)")
@@ -68,6 +73,8 @@ func parseOptions(args []string) (*options, error) {
 	fs.DurationVar(&o.Interval, "interval", time.Second, "pause between bursts")
 	fs.DurationVar(&o.Wait, "wait", 30*time.Second, "how long to wait for receipts after the last burst")
 	fs.DurationVar(&o.Settle, "settle", 3*time.Second, "idle time after connecting, before the idle sample")
+	fs.DurationVar(&o.ReadDelay, "read-delay", time.Millisecond, "read loops pause this long after a wake-up, so that one epoll_wait returns many sockets "+
+		"(less bench CPU during a burst; the kernel receive time, the reported latency, does not depend on it; the bench read latency does)")
 	fs.IntVar(&o.ServerPID, "server-pid", 0, "server process id (RSS, CPU, fds from /proc)")
 	fs.StringVar(&o.DebugURL, "debug-url", "", "odoobus debug endpoint base URL (--debug-addr), e.g. http://127.0.0.1:6060")
 	fs.StringVar(&o.Out, "out", "", "write the JSON result to this file")
@@ -92,15 +99,12 @@ func parseOptions(args []string) (*options, error) {
 
 func (o *options) validate() error {
 	u, err := url.Parse(o.URL)
-	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+	if err != nil || u.Scheme != "ws" || u.Host == "" {
+		// wss:// is not supported: the read loops read raw sockets.
 		return fmt.Errorf("--url %q: want ws://host:port/websocket", o.URL)
 	}
 	if o.Origin == "" {
-		scheme := "http"
-		if u.Scheme == "wss" {
-			scheme = "https"
-		}
-		o.Origin = scheme + "://" + u.Host
+		o.Origin = "http://" + u.Host
 	}
 	if !o.AllowRemote {
 		for _, t := range []string{o.URL, o.LoginURL, o.DebugURL} {
@@ -111,6 +115,12 @@ func (o *options) validate() error {
 				return err
 			}
 		}
+	}
+	if o.SetupDB != "" {
+		if o.DB == "" {
+			return errors.New("--setup-db needs --db")
+		}
+		return nil
 	}
 	sources := 0
 	for _, b := range []bool{o.LoginURL != "", o.SessionsDir != "", o.Public} {
@@ -136,6 +146,8 @@ func (o *options) validate() error {
 		return errors.New("--bursts >= 0, --burst-size between 1 and 100,000")
 	case o.Sources < 0 || o.Sources > 250:
 		return errors.New("--sources: between 0 and 250")
+	case o.ReadDelay < 0 || o.ReadDelay > time.Second:
+		return errors.New("--read-delay: between 0 and 1s")
 	case o.Channel == "":
 		return errors.New("--channel: empty")
 	}

@@ -33,12 +33,19 @@ type result struct {
 	ConnectRate     float64        `json:"subscribed_per_second"`
 	ToSubscribed    percentiles    `json:"time_to_subscribed_ms"`
 
-	Expected  int64          `json:"receipts_expected"`
-	Received  int64          `json:"receipts"`
-	Lost      int64          `json:"receipts_lost"`
-	Dups      int            `json:"duplicates"`
-	Latency   percentiles    `json:"latency_ms"`
-	PerBurst  []percentiles  `json:"latency_ms_per_burst,omitempty"`
+	Expected int64 `json:"receipts_expected"`
+	Received int64 `json:"receipts"`
+	Lost     int64 `json:"receipts_lost"`
+	Dups     int   `json:"duplicates"`
+	// Latency is the delivered latency: the kernel's receive time of the
+	// data (SCM_TIMESTAMPNS) minus the send time in the payload.
+	// ReadLatency is the bench's clock right after that read.
+	Latency      percentiles   `json:"latency_ms"`
+	PerBurst     []percentiles `json:"latency_ms_per_burst,omitempty"`
+	ReadLatency  percentiles   `json:"read_latency_ms"`
+	ReadPerBurst []percentiles `json:"read_latency_ms_per_burst,omitempty"`
+	NoKernelTS   int64         `json:"receipts_without_kernel_timestamp"`
+
 	Closes    map[string]int `json:"closes_by_code"`
 	BusReads  *float64       `json:"bus_bus_reads_per_burst,omitempty"`
 	Statement string         `json:"bus_bus_reads_source,omitempty"`
@@ -48,8 +55,11 @@ type result struct {
 	LoadAvg []string `json:"loadavg_start_end"`
 
 	Server *serverSamples `json:"server,omitempty"`
-	PG     pgSamples      `json:"postgresql_connections"`
-	Debug  []any          `json:"odoobus_debug_stats,omitempty"` // before, idle, after
+	// Bench is this process's own CPU (the load generator shares the
+	// machine with the server).
+	Bench *benchCPU `json:"bench_cpu,omitempty"`
+	PG    pgSamples `json:"postgresql_connections"`
+	Debug []any     `json:"odoobus_debug_stats,omitempty"` // before, idle, after
 }
 
 // percentiles in milliseconds.
@@ -97,6 +107,13 @@ type serverSamples struct {
 	ConnectCPUSec   float64    `json:"connect_cpu_seconds"`
 	DeliveryCPUSec  float64    `json:"delivery_cpu_seconds"`
 	CPUPerBurstMsec float64    `json:"cpu_ms_per_burst"`
+}
+
+// benchCPU is the load generator's own CPU time by phase.
+type benchCPU struct {
+	ConnectSec      float64 `json:"connect_seconds"`
+	DeliverySec     float64 `json:"delivery_seconds"`
+	CPUPerBurstMsec float64 `json:"ms_per_burst"`
 }
 
 // clkTck is sysconf(_SC_CLK_TCK) on Linux (USER_HZ, 100 on every
@@ -293,10 +310,15 @@ func (r *result) print(w io.Writer) {
 	fmt.Fprintf(w, "to subscribed    %s\n", r.ToSubscribed)
 	fmt.Fprintf(w, "bursts           %d × %d notification(s)\n", r.Bursts, r.BurstSize)
 	fmt.Fprintf(w, "receipts         %d/%d, lost %d, duplicates %d\n", r.Received, r.Expected, r.Lost, r.Dups)
-	fmt.Fprintf(w, "latency          %s\n", r.Latency)
+	fmt.Fprintf(w, "latency (kernel receive)  %s\n", r.Latency)
 	for i, p := range r.PerBurst {
-		fmt.Fprintf(w, "  burst %-3d      %s\n", i, p)
+		fmt.Fprintf(w, "  burst %-3d               %s\n", i, p)
 	}
+	fmt.Fprintf(w, "latency (bench read)      %s\n", r.ReadLatency)
+	for i, p := range r.ReadPerBurst {
+		fmt.Fprintf(w, "  burst %-3d               %s\n", i, p)
+	}
+	fmt.Fprintf(w, "receipts without kernel timestamp %d\n", r.NoKernelTS)
 	fmt.Fprintf(w, "closes by code   %v\n", r.Closes)
 	fmt.Fprintf(w, "load average     %v (start, end)\n", r.LoadAvg)
 	if r.BusReads != nil {
@@ -306,6 +328,9 @@ func (r *result) print(w io.Writer) {
 		fmt.Fprintf(w, "server pid %d    RSS %d → %d KiB idle (%.2f KiB/socket), %d KiB after; fds %d → %d (%.3f/socket); threads %d\n",
 			s.PID, s.Before.RSSKiB, s.Idle.RSSKiB, s.RSSPerConnKiB, s.After.RSSKiB, s.Before.FDs, s.Idle.FDs, s.FDsPerConn, s.Idle.Threads)
 		fmt.Fprintf(w, "server CPU       connect %.2f s, delivery %.2f s (%.1f ms/burst)\n", s.ConnectCPUSec, s.DeliveryCPUSec, s.CPUPerBurstMsec)
+	}
+	if b := r.Bench; b != nil {
+		fmt.Fprintf(w, "bench CPU        connect %.2f s, delivery %.2f s (%.1f ms/burst)\n", b.ConnectSec, b.DeliverySec, b.CPUPerBurstMsec)
 	}
 	if r.PG.Idle.Server != nil && r.PG.After.Server != nil {
 		fmt.Fprintf(w, "PostgreSQL       server's own connections: idle %d, after the bursts %d\n", *r.PG.Idle.Server, *r.PG.After.Server)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"time"
 
@@ -106,9 +107,17 @@ func run(ctx context.Context, o *options, log io.Writer) (*result, error) {
 	}
 	var srv serverSamples
 	srv.PID = o.ServerPID
+	self := func() float64 {
+		s, _ := sampleProc(os.Getpid())
+		return s.CPUSec
+	}
+	selfBefore := self()
 	sampleAll(&srv.Before, &res.PG.Before)
 
-	p := newPool(o, runID, last)
+	p, err := newPool(o, runID, last)
+	if err != nil {
+		return res, err
+	}
 	times, failures := p.connect(ctx, cookie, log)
 	res.ConnectFailures = failures
 	res.Subscribed = len(times)
@@ -125,7 +134,10 @@ func run(ctx context.Context, o *options, log io.Writer) (*result, error) {
 	if err := sleep(ctx, o.Settle); err != nil {
 		return res, err
 	}
+	// Reading the server's /proc costs: the samples are outside both phases.
+	selfConnected := self()
 	sampleAll(&srv.Idle, &res.PG.Idle)
+	selfIdle := self()
 
 	// Bursts.
 	startReads, readsSource := 0.0, ""
@@ -158,7 +170,11 @@ func run(ctx context.Context, o *options, log io.Writer) (*result, error) {
 		}
 	}
 	time.Sleep(200 * time.Millisecond) // late duplicates, close frames
+	res.Bench = &benchCPU{ConnectSec: selfConnected - selfBefore, DeliverySec: self() - selfIdle}
 	sampleAll(&srv.After, &res.PG.After)
+	if o.Bursts > 0 {
+		res.Bench.CPUPerBurstMsec = 1000 * res.Bench.DeliverySec / float64(o.Bursts)
+	}
 	res.LoadAvg = append(res.LoadAvg, loadAvg())
 
 	switch readsSource {
@@ -175,8 +191,8 @@ func run(ctx context.Context, o *options, log io.Writer) (*result, error) {
 	}
 
 	// Results (before our own CLOSEs).
-	var all []int64
-	perBurst := make([][]int64, o.Bursts)
+	var all, allRead []int64
+	perBurst, perBurstRead := make([][]int64, o.Bursts), make([][]int64, o.Bursts)
 	for _, c := range p.clients {
 		if c == nil {
 			continue
@@ -195,18 +211,26 @@ func run(ctx context.Context, o *options, log io.Writer) (*result, error) {
 		res.Dups += c.dups
 		for _, s := range c.samples {
 			all = append(all, int64(s.us))
+			allRead = append(allRead, int64(s.readUs))
 			if int(s.burst) < len(perBurst) {
 				perBurst[s.burst] = append(perBurst[s.burst], int64(s.us))
+				perBurstRead[s.burst] = append(perBurstRead[s.burst], int64(s.readUs))
 			}
 		}
 	}
 	res.Received = int64(len(all))
 	res.Lost = res.Expected - res.Received
+	res.NoKernelTS = p.noKernelTS.Load()
 	res.Latency = percentilesOf(all)
+	res.ReadLatency = percentilesOf(allRead)
 	if o.Bursts <= 20 {
-		for _, b := range perBurst {
-			res.PerBurst = append(res.PerBurst, percentilesOf(b))
+		for b := range perBurst {
+			res.PerBurst = append(res.PerBurst, percentilesOf(perBurst[b]))
+			res.ReadPerBurst = append(res.ReadPerBurst, percentilesOf(perBurstRead[b]))
 		}
+	}
+	if o.inspect != nil {
+		o.inspect(p)
 	}
 	if o.ServerPID > 0 {
 		if n := res.Subscribed; n > 0 {
