@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -174,14 +175,28 @@ func readSessionFile(root *os.Root, name string) ([]byte, error) {
 	if fi.Size() > MaxFileSize {
 		return nil, fmt.Errorf("%w: file too large (%d bytes, limit %d)", ErrCorrupt, fi.Size(), MaxFileSize)
 	}
-	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, err
+	// Sized by fstat and read with one read(2) in the usual case (a
+	// handshake reads one such file): one byte more than the size is asked
+	// for, so a file that grew since is still read to its end, within the
+	// limit.
+	b := make([]byte, 0, fi.Size()+1)
+	for len(b) <= MaxFileSize {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, min(cap(b), MaxFileSize+1-len(b)))
+		}
+		n, err := f.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF || (err == nil && n == 0) {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(b)) == fi.Size() && len(b) < cap(b) {
+			return b, nil // the size fstat gave: Odoo replaces files, never appends
+		}
 	}
-	if len(b) > MaxFileSize {
-		return nil, fmt.Errorf("%w: file too large (more than %d bytes)", ErrCorrupt, MaxFileSize)
-	}
-	return b, nil
+	return nil, fmt.Errorf("%w: file too large (more than %d bytes)", ErrCorrupt, MaxFileSize)
 }
 
 // Touch sets the session file's modification time to now (Odoo rewrites the
