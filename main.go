@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -113,13 +112,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer msrv.Close()
 	}
 
-	// No TCP keepalive on accepted connections (Go's default probes every
-	// 15 s): a websocket is pinged by the protocol itself after 45 s without
-	// traffic and dropped when the PONG does not come (ws/timers.go), a
-	// held poll ends within a minute, and 19,000 idle sockets would cost
-	// 1,300 kernel probes a second plus four setsockopt(2) per handshake.
-	lc := net.ListenConfig{KeepAlive: -1}
-	ln, err := lc.Listen(context.Background(), "tcp", cfg.ListenAddr())
+	lns, err := listen(cfg.ListenAddr(), listenerCount())
 	if err != nil {
 		log.Error("cannot listen", "addr", cfg.ListenAddr(), "err", err)
 		return 1
@@ -148,11 +141,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	go trimWhenIdle(dctx, wsServer.Opened, log)
 
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	log.Info("odoobus listening", "addr", ln.Addr().String(), "version", buildVersion())
+	served := make(chan error, len(lns))
+	for _, ln := range lns {
+		go func() { served <- srv.Serve(ln) }()
+	}
+	log.Info("odoobus listening", "addr", lns[0].Addr().String(), "listeners", len(lns), "version", buildVersion())
 	if ready != nil {
-		ready <- ln.Addr().String()
+		ready <- lns[0].Addr().String()
 	}
 
 	select {
@@ -174,7 +169,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer cancel()
 	// Idle keep-alive connections stay open until srv.Shutdown: a health
 	// check on one gets the draining 503 (with Connection: close).
-	ln.Close()
+	for _, ln := range lns {
+		ln.Close()
+	}
 	if err := pollServer.Shutdown(sctx); err != nil {
 		log.Warn("longpolling drain incomplete", "err", err)
 	}
