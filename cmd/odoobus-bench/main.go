@@ -20,9 +20,16 @@
 // does not depend on when the bench gets to read; the bench's own read time
 // is reported beside it ("bench read").
 //
+// --floor measures this machine's floor with the same client: the bench
+// starts a copy of itself as a minimal websocket server (floor.go: the
+// upgrade, PING/PONG, CLOSE, and per burst one frame written with write(2)
+// on every socket; no session, no SQL, no PostgreSQL) and measures it as
+// any target; the report says the target is the floor server.
+//
 //	odoobus-bench --url ws://127.0.0.1:8072/websocket --dsn "host=127.0.0.1 port=5432 user=odoo" \
 //	    --db mydb --sessions-dir ~/.local/share/Odoo/sessions --uids 2 \
 //	    --conns 5000 --channel broadcast --bursts 5 --burst-size 1 --server-pid $(pidof odoobus)
+//	odoobus-bench --floor --conns 5000 --bursts 10 --interval 1s --settle 3s
 package main
 
 import (
@@ -36,6 +43,10 @@ import (
 )
 
 func main() {
+	if os.Getenv(floorEnv) == "1" {
+		// The floor server child of --floor (floor.go).
+		os.Exit(floorMain(os.Stdin, os.Stdout, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	opts, err := parseOptions(os.Args[1:])

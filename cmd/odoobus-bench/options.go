@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 // options are the command-line settings.
 type options struct {
+	Floor       bool   // measure the floor server (floor.go) instead of --url
 	URL         string // target websocket URL
 	Origin      string // Origin header ("" = http://<host of URL>)
 	AllowRemote bool
@@ -51,6 +53,10 @@ type options struct {
 func parseOptions(args []string) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("odoobus-bench", flag.ContinueOnError)
+	fs.BoolVar(&o.Floor, "floor", false, "measure this machine's floor instead of a server: start a minimal websocket server (a copy of this program: "+
+		"the upgrade, PING/PONG, CLOSE, and per burst one frame written with write(2) on every socket from GOMAXPROCS goroutines; "+
+		"no session, no SQL, no PostgreSQL needed) and measure it exactly as a target, its pid as the server pid. "+
+		"Refused with it: "+floorRefusedList()+" (--origin and --channel are sent and ignored)")
 	fs.StringVar(&o.URL, "url", "ws://127.0.0.1:8072/websocket", "target websocket URL")
 	fs.StringVar(&o.Origin, "origin", "", "Origin header (default http://<host of --url>)")
 	fs.BoolVar(&o.AllowRemote, "allow-remote", false, "allow non-loopback targets")
@@ -84,6 +90,17 @@ func parseOptions(args []string) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if o.Floor {
+		var refused []string
+		fs.Visit(func(f *flag.Flag) {
+			if slices.Contains(floorRefused, f.Name) {
+				refused = append(refused, "--"+f.Name)
+			}
+		})
+		if len(refused) > 0 {
+			return nil, fmt.Errorf("--floor starts and measures its own server: %s not allowed with it", strings.Join(refused, ", "))
+		}
+	}
 	for _, f := range strings.Split(*uids, ",") {
 		if f = strings.TrimSpace(f); f == "" {
 			continue
@@ -103,8 +120,8 @@ func (o *options) validate() error {
 		// wss:// is not supported: the read loops read raw sockets.
 		return fmt.Errorf("--url %q: want ws://host:port/websocket", o.URL)
 	}
-	if o.Origin == "" {
-		o.Origin = "http://" + u.Host
+	if o.Origin == "" && !o.Floor {
+		o.Origin = "http://" + u.Host // --floor: the floor server's, in run
 	}
 	if !o.AllowRemote {
 		for _, t := range []string{o.URL, o.LoginURL, o.DebugURL} {
@@ -122,20 +139,22 @@ func (o *options) validate() error {
 		}
 		return nil
 	}
-	sources := 0
-	for _, b := range []bool{o.LoginURL != "", o.SessionsDir != "", o.Public} {
-		if b {
-			sources++
+	if !o.Floor {
+		sources := 0
+		for _, b := range []bool{o.LoginURL != "", o.SessionsDir != "", o.Public} {
+			if b {
+				sources++
+			}
 		}
-	}
-	if sources != 1 {
-		return errors.New("choose one session source: --login URL, --sessions-dir DIR or --public")
-	}
-	if o.DB == "" {
-		return errors.New("--db is required (bus_bus rows and channel names belong to one database)")
-	}
-	if o.SessionsDir != "" && len(o.UIDs) == 0 {
-		return errors.New("--uids: at least one uid")
+		if sources != 1 {
+			return errors.New("choose one session source: --login URL, --sessions-dir DIR or --public")
+		}
+		if o.DB == "" {
+			return errors.New("--db is required (bus_bus rows and channel names belong to one database)")
+		}
+		if o.SessionsDir != "" && len(o.UIDs) == 0 {
+			return errors.New("--uids: at least one uid")
+		}
 	}
 	switch {
 	case o.Conns < 1 || o.Conns > 1_000_000:
@@ -155,6 +174,16 @@ func (o *options) validate() error {
 		o.Sources = (o.Conns + 9999) / 10000
 	}
 	return nil
+}
+
+// floorRefused are the flags --floor refuses: they name a target, a
+// session source, PostgreSQL or the server process, which the floor mode
+// provides itself or does without.
+var floorRefused = []string{"url", "allow-remote", "login", "user", "password", "sessions-dir", "uids", "public",
+	"dsn", "db", "setup-db", "server-pid", "debug-url"}
+
+func floorRefusedList() string {
+	return "--" + strings.Join(floorRefused, ", --")
 }
 
 // requireLoopback refuses a URL whose host is not a loopback address (a

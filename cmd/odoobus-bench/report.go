@@ -18,14 +18,17 @@ import (
 
 // result is the JSON result file and the printed summary.
 type result struct {
-	Started   time.Time `json:"started"`
-	Target    string    `json:"target"`
-	DB        string    `json:"db"`
-	Channel   string    `json:"channel"`
-	Conns     int       `json:"conns"`
-	Sources   int       `json:"source_addresses"`
-	Bursts    int       `json:"bursts"`
-	BurstSize int       `json:"burst_size"`
+	Started time.Time `json:"started"`
+	// Floor: the target is the floor server started by --floor (floor.go),
+	// not odoobus: what this machine's kernel and Go allow.
+	Floor     bool   `json:"floor"`
+	Target    string `json:"target"`
+	DB        string `json:"db,omitempty"`
+	Channel   string `json:"channel"`
+	Conns     int    `json:"conns"`
+	Sources   int    `json:"source_addresses"`
+	Bursts    int    `json:"bursts"`
+	BurstSize int    `json:"burst_size"`
 
 	Subscribed      int            `json:"subscribed"`
 	ConnectFailures map[string]int `json:"connect_failures"`
@@ -57,9 +60,11 @@ type result struct {
 	Server *serverSamples `json:"server,omitempty"`
 	// Bench is this process's own CPU (the load generator shares the
 	// machine with the server).
-	Bench *benchCPU `json:"bench_cpu,omitempty"`
-	PG    pgSamples `json:"postgresql_connections"`
-	Debug []any     `json:"odoobus_debug_stats,omitempty"` // before, idle, after
+	Bench *benchCPU  `json:"bench_cpu,omitempty"`
+	PG    *pgSamples `json:"postgresql_connections,omitempty"` // nil with --floor
+	// FloorWrites is the floor server's report of each burst.
+	FloorWrites []floorAck `json:"floor_writes,omitempty"`
+	Debug       []any      `json:"odoobus_debug_stats,omitempty"` // before, idle, after
 }
 
 // percentiles in milliseconds.
@@ -305,7 +310,13 @@ func loadAvg() string {
 }
 
 func (r *result) print(w io.Writer) {
-	fmt.Fprintf(w, "target %s  db %s  channel %q  %d sockets over %d source address(es)\n", r.Target, r.DB, r.Channel, r.Conns, r.Sources)
+	if r.Floor {
+		fmt.Fprintf(w, "target FLOOR SERVER, not odoobus: odoobus-bench --floor's own minimal websocket server at %s "+
+			"(upgrade, PING/PONG, CLOSE; per burst one frame written with write(2) on every socket; no session, no SQL, no PostgreSQL)\n", r.Target)
+		fmt.Fprintf(w, "                 channel %q  %d sockets over %d source address(es)\n", r.Channel, r.Conns, r.Sources)
+	} else {
+		fmt.Fprintf(w, "target %s  db %s  channel %q  %d sockets over %d source address(es)\n", r.Target, r.DB, r.Channel, r.Conns, r.Sources)
+	}
 	fmt.Fprintf(w, "subscribed       %d/%d in %.2f s (%.0f/s); failures %v\n", r.Subscribed, r.Conns, r.ConnectSeconds, r.ConnectRate, r.ConnectFailures)
 	fmt.Fprintf(w, "to subscribed    %s\n", r.ToSubscribed)
 	fmt.Fprintf(w, "bursts           %d × %d notification(s)\n", r.Bursts, r.BurstSize)
@@ -332,10 +343,23 @@ func (r *result) print(w io.Writer) {
 	if b := r.Bench; b != nil {
 		fmt.Fprintf(w, "bench CPU        connect %.2f s, delivery %.2f s (%.1f ms/burst)\n", b.ConnectSec, b.DeliverySec, b.CPUPerBurstMsec)
 	}
-	if r.PG.Idle.Server != nil && r.PG.After.Server != nil {
-		fmt.Fprintf(w, "PostgreSQL       server's own connections: idle %d, after the bursts %d\n", *r.PG.Idle.Server, *r.PG.After.Server)
+	if r.PG != nil {
+		if r.PG.Idle.Server != nil && r.PG.After.Server != nil {
+			fmt.Fprintf(w, "PostgreSQL       server's own connections: idle %d, after the bursts %d\n", *r.PG.Idle.Server, *r.PG.After.Server)
+		}
+		fmt.Fprintf(w, "PostgreSQL       all client backends: before %d, idle %d, after %d: %v\n", r.PG.Before.Total, r.PG.Idle.Total, r.PG.After.Total, r.PG.After.ByApp)
 	}
-	fmt.Fprintf(w, "PostgreSQL       all client backends: before %d, idle %d, after %d: %v\n", r.PG.Before.Total, r.PG.Idle.Total, r.PG.After.Total, r.PG.After.ByApp)
+	if len(r.FloorWrites) > 0 {
+		fmt.Fprintf(w, "floor writes     per burst: sockets written, from the send time to the first write, to the last write\n")
+		for i, a := range r.FloorWrites {
+			if i == 20 {
+				fmt.Fprintf(w, "  … %d more in the JSON result\n", len(r.FloorWrites)-i)
+				break
+			}
+			fmt.Fprintf(w, "  burst %-3d               %d written (%d failed, %d partial), first write after %.1f ms, all written in %.1f ms\n",
+				a.Burst, a.Written, a.Failed, a.Partial, a.DelayMs, a.WriteMs)
+		}
+	}
 }
 
 func (r *result) write(path string) error {

@@ -37,32 +37,63 @@ func quoteDSN(v string) string {
 	return string(append(out, '\''))
 }
 
+// burster sends one burst of size notifications and returns once they are
+// sent (not delivered): trigger (PostgreSQL, as Odoo) or floorChild.
+type burster interface {
+	burst(ctx context.Context, burst, size int) (sent time.Time, err error)
+}
+
 // run is one benchmark: sessions, connect, idle sample, bursts, wait,
 // samples, close. A partial result is returned with the error when a phase
 // after connecting fails.
 func run(ctx context.Context, o *options, log io.Writer) (*result, error) {
-	db, err := openDB(o.DSN, o.DB)
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
-	pg, err := openDB(o.DSN, "postgres")
-	if err != nil {
-		return nil, err
-	}
-	defer pg.Close()
-
 	var rnd [6]byte
 	_, _ = rand.Read(rnd[:])
 	runID := hex.EncodeToString(rnd[:])
-	res := &result{Started: time.Now().UTC(), Target: o.URL, DB: o.DB, Channel: o.Channel, Conns: o.Conns,
+
+	// The target and what notifies it: a server and PostgreSQL, or the
+	// floor server (floor.go) and its control pipe.
+	var (
+		db, pg *sql.DB // nil with --floor
+		tr     burster
+		floor  *floorChild
+	)
+	if o.Floor {
+		f, err := startFloor(floorLimitFor(o), runID, log)
+		if err != nil {
+			return nil, err
+		}
+		defer f.stop()
+		floor, tr = f, f
+		oc := *o
+		o = &oc
+		o.URL, o.ServerPID = f.url, f.pid
+		if o.Origin == "" {
+			o.Origin = "http://" + hostPort(f.url)
+		}
+		fmt.Fprintf(log, "floor server (not odoobus): pid %d, %s\n", f.pid, f.url)
+	} else {
+		var err error
+		if db, err = openDB(o.DSN, o.DB); err != nil {
+			return nil, err
+		}
+		defer db.Close()
+		if pg, err = openDB(o.DSN, "postgres"); err != nil {
+			return nil, err
+		}
+		defer pg.Close()
+		tr = newTrigger(db, pg, o.DB, o.Channel, runID)
+	}
+
+	res := &result{Started: time.Now().UTC(), Floor: o.Floor, Target: o.URL, DB: o.DB, Channel: o.Channel, Conns: o.Conns,
 		Sources: o.Sources, Bursts: o.Bursts, BurstSize: o.BurstSize, Closes: map[string]int{},
 		LoadAvg: []string{loadAvg()}}
+	var pgs pgSamples // res.PG unless --floor
 
 	// Session cookies.
 	var cookie func(int) string
 	switch {
-	case o.Public:
+	case o.Public || o.Floor:
 		cookie = func(int) string { return "" }
 	case o.LoginURL != "":
 		sid, err := login(ctx, o.LoginURL, o.DB, o.User, o.Password)
@@ -80,9 +111,12 @@ func run(ctx context.Context, o *options, log io.Writer) (*result, error) {
 		cookie = func(i int) string { return sids[i] }
 	}
 
-	last, err := lastID(ctx, db)
-	if err != nil {
-		return nil, fmt.Errorf("reading max(bus_bus.id): %w", err)
+	var last int64 // the floor server ignores the subscribe
+	if db != nil {
+		var err error
+		if last, err = lastID(ctx, db); err != nil {
+			return nil, fmt.Errorf("reading max(bus_bus.id): %w", err)
+		}
 	}
 	sampleAll := func(ps *procSample, pgs *pgSample) {
 		if o.ServerPID > 0 {
@@ -92,10 +126,12 @@ func run(ctx context.Context, o *options, log io.Writer) (*result, error) {
 				fmt.Fprintln(log, "server sample:", err)
 			}
 		}
-		if s, err := samplePG(ctx, pg, o.ServerPID); err == nil {
-			*pgs = s
-		} else {
-			fmt.Fprintln(log, "pg_stat_activity:", err)
+		if pg != nil {
+			if s, err := samplePG(ctx, pg, o.ServerPID); err == nil {
+				*pgs = s
+			} else {
+				fmt.Fprintln(log, "pg_stat_activity:", err)
+			}
 		}
 		if o.DebugURL != "" {
 			if m, err := debugStats(ctx, o.DebugURL); err == nil {
@@ -112,7 +148,7 @@ func run(ctx context.Context, o *options, log io.Writer) (*result, error) {
 		return s.CPUSec
 	}
 	selfBefore := self()
-	sampleAll(&srv.Before, &res.PG.Before)
+	sampleAll(&srv.Before, &pgs.Before)
 
 	p, err := newPool(o, runID, last)
 	if err != nil {
@@ -136,19 +172,20 @@ func run(ctx context.Context, o *options, log io.Writer) (*result, error) {
 	}
 	// Reading the server's /proc costs: the samples are outside both phases.
 	selfConnected := self()
-	sampleAll(&srv.Idle, &res.PG.Idle)
+	sampleAll(&srv.Idle, &pgs.Idle)
 	selfIdle := self()
 
 	// Bursts.
 	startReads, readsSource := 0.0, ""
-	if v, ok := pgStatStatements(ctx, db); ok {
+	if db == nil {
+		// --floor: no bus_bus.
+	} else if v, ok := pgStatStatements(ctx, db); ok {
 		startReads, readsSource = v, "pg_stat_statements"
 	} else if n := len(res.Debug); n > 0 {
 		if v, ok := busReads(res.Debug[n-1].(map[string]any)); ok {
 			startReads, readsSource = v, "odoobus /debug/stats BusReads"
 		}
 	}
-	tr := newTrigger(db, pg, o.DB, o.Channel, runID)
 	alive := int64(len(p.open()))
 	res.Expected = alive * int64(o.Bursts*o.BurstSize)
 	for b := 0; b < o.Bursts; b++ {
@@ -171,11 +208,17 @@ func run(ctx context.Context, o *options, log io.Writer) (*result, error) {
 	}
 	time.Sleep(200 * time.Millisecond) // late duplicates, close frames
 	res.Bench = &benchCPU{ConnectSec: selfConnected - selfBefore, DeliverySec: self() - selfIdle}
-	sampleAll(&srv.After, &res.PG.After)
+	sampleAll(&srv.After, &pgs.After)
 	if o.Bursts > 0 {
 		res.Bench.CPUPerBurstMsec = 1000 * res.Bench.DeliverySec / float64(o.Bursts)
 	}
 	res.LoadAvg = append(res.LoadAvg, loadAvg())
+	if pg != nil {
+		res.PG = &pgs
+	}
+	if floor != nil {
+		res.FloorWrites = floor.writes()
+	}
 
 	switch readsSource {
 	case "pg_stat_statements":
