@@ -122,6 +122,7 @@ func newPool(o *options, run string, lastID int64) (*pool, error) {
 			// Each source address has its own ephemeral port range
 			// (net.ipv4.ip_local_port_range, ≈28,000 ports).
 			d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))}
+			d.Control = bindNoPort
 		}
 		p.dialer = append(p.dialer, d)
 	}
