@@ -25,14 +25,17 @@ import (
 // directory, the directory itself moved, the watcher stopped), every sid
 // counts as changed.
 //
-// Changed is on every delivery's path (19,000 sockets asking at once after
-// a broadcast): it takes a read lock and atomic loads only.
+// Changed is on every delivery's path (19,000 sockets asking at once
+// after a broadcast, from every core): it takes no lock and writes no
+// shared memory (sids is a sync.Map; a read lock's counter bounced between
+// the delivery workers' cores).
 type Watcher struct {
-	mu     sync.RWMutex // guards sids (the map and refs)
+	mu     sync.Mutex // serializes Register and Unregister (refs, n)
 	gen    atomic.Uint64
 	all    atomic.Uint64 // every sid changed at this generation
 	broken atomic.Bool   // no longer watching: Changed is always true
-	sids   map[string]*watched
+	sids   sync.Map      // sid → *watched
+	n      int           // registered sids
 	layout Layout
 
 	// drain, set by the running watcher, applies the events the kernel
@@ -43,12 +46,12 @@ type Watcher struct {
 }
 
 type watched struct {
-	refs int
+	refs int           // under Watcher.mu
 	gen  atomic.Uint64 // generation of the last event for this sid
 }
 
 func newWatcher(layout Layout) *Watcher {
-	return &Watcher{sids: map[string]*watched{}, layout: layout}
+	return &Watcher{layout: layout}
 }
 
 // Register starts tracking sid (reference counted: several sockets may
@@ -56,10 +59,13 @@ func newWatcher(layout Layout) *Watcher {
 func (w *Watcher) Register(sid string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	e := w.sids[sid]
-	if e == nil {
+	var e *watched
+	if v, ok := w.sids.Load(sid); ok {
+		e = v.(*watched)
+	} else {
 		e = &watched{}
-		w.sids[sid] = e
+		w.sids.Store(sid, e)
+		w.n++
 	}
 	e.refs++
 }
@@ -68,9 +74,11 @@ func (w *Watcher) Register(sid string) {
 func (w *Watcher) Unregister(sid string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if e := w.sids[sid]; e != nil {
+	if v, ok := w.sids.Load(sid); ok {
+		e := v.(*watched)
 		if e.refs--; e.refs <= 0 {
-			delete(w.sids, sid)
+			w.sids.Delete(sid)
+			w.n--
 		}
 	}
 }
@@ -103,10 +111,8 @@ func (w *Watcher) Changed(sid string, since uint64) bool {
 	if w.broken.Load() || w.all.Load() > since {
 		return true
 	}
-	w.mu.RLock()
-	e := w.sids[sid]
-	w.mu.RUnlock()
-	return e == nil || e.gen.Load() > since
+	v, ok := w.sids.Load(sid)
+	return !ok || v.(*watched).gen.Load() > since
 }
 
 // fileEvent records an event on a file name inside the session directory
@@ -122,10 +128,8 @@ func (w *Watcher) fileEvent(shard, name string) {
 	if !ValidSID(sid) {
 		return // temporary files (tmp*.__wz_sess), anything else
 	}
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	if e := w.sids[sid]; e != nil {
-		e.gen.Store(w.gen.Add(1))
+	if v, ok := w.sids.Load(sid); ok {
+		v.(*watched).gen.Store(w.gen.Add(1))
 	}
 }
 
@@ -139,7 +143,7 @@ func (w *Watcher) stop() { w.broken.Store(true) }
 
 // Tracked is the number of registered sids (tests, metrics).
 func (w *Watcher) Tracked() int {
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	return len(w.sids)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.n
 }
