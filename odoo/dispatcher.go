@@ -396,7 +396,7 @@ func (d *Dispatcher) readDB(ctx context.Context, seq uint64, db string) bool {
 	var uids []int64
 	seen := map[int64]bool{}
 	for _, dl := range route {
-		if uid := dl.Sub.UID(); uid != 0 && !seen[uid] {
+		if uid := dl.UID; uid != 0 && !seen[uid] {
 			seen[uid] = true
 			uids = append(uids, uid)
 		}

@@ -82,6 +82,9 @@ func routeMap(t testing.TB, h *Hub, db string, rows []*Notification) map[Subscri
 		if _, dup := out[d.Sub]; dup {
 			t.Fatalf("%v routed twice", d.Sub)
 		}
+		if d.UID != d.Sub.UID() {
+			t.Fatalf("%v routed with uid %d, its uid is %d", d.Sub, d.UID, d.Sub.UID())
+		}
 		out[d.Sub] = d.Rows
 	}
 	return out
@@ -227,6 +230,24 @@ func TestHub_RouteMatchesNaive(t *testing.T) {
 			}
 			h.Subscribe(s, mine)
 			subs[s] = mine
+		}
+		// Churn: some leave, some change their channels (removal from a
+		// channel's list moves another subscriber into the freed place).
+		for s := range subs {
+			switch rnd.IntN(4) {
+			case 0:
+				h.Unsubscribe(s)
+				delete(subs, s)
+			case 1:
+				var mine []string
+				for _, c := range chans {
+					if rnd.IntN(2) == 0 {
+						mine = append(mine, c)
+					}
+				}
+				h.Subscribe(s, mine)
+				subs[s] = mine
+			}
 		}
 		var rows []*Notification
 		for id := int64(1); id <= int64(1+rnd.IntN(12)); id++ {

@@ -21,9 +21,11 @@ func (h *Hub) Wake(channels []string) {
 	for _, c := range channels {
 		sh := h.shard(c)
 		sh.mu.RLock()
-		for s := range sh.channels[c] {
-			if w, ok := s.(Waker); ok {
-				ws = append(ws, w)
+		if set := sh.channels[c]; set != nil {
+			for _, m := range set.list {
+				if w, ok := m.sub.(Waker); ok {
+					ws = append(ws, w)
+				}
 			}
 		}
 		sh.mu.RUnlock()
