@@ -34,7 +34,7 @@ type Watcher struct {
 	gen    atomic.Uint64
 	all    atomic.Uint64 // every sid changed at this generation
 	broken atomic.Bool   // no longer watching: Changed is always true
-	sids   sync.Map      // sid → *watched
+	sids   sync.Map      // sid → *Watched
 	n      int           // registered sids
 	layout Layout
 
@@ -45,9 +45,19 @@ type Watcher struct {
 	lastSync atomic.Int64 // unix ns when the last drain started
 }
 
-type watched struct {
+// Watched is a registered sid's entry. A socket keeps the one Register
+// returned and asks it, not the Watcher, at every delivery: no lookup of
+// its 40-character sid among 19,000 (that lookup was 7 % of a broadcast's
+// CPU with a sync.Map, 3 % with a read-locked map).
+type Watched struct {
+	w    *Watcher
 	refs int           // under Watcher.mu
 	gen  atomic.Uint64 // generation of the last event for this sid
+}
+
+// Changed is Watcher.Changed for this entry's sid.
+func (e *Watched) Changed(since uint64) bool {
+	return e.w.broken.Load() || e.w.all.Load() > since || e.gen.Load() > since
 }
 
 func newWatcher(layout Layout) *Watcher {
@@ -55,19 +65,21 @@ func newWatcher(layout Layout) *Watcher {
 }
 
 // Register starts tracking sid (reference counted: several sockets may
-// share a session). Register before the first read of the file.
-func (w *Watcher) Register(sid string) {
+// share a session) and returns its entry. Register before the first read
+// of the file.
+func (w *Watcher) Register(sid string) *Watched {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var e *watched
+	var e *Watched
 	if v, ok := w.sids.Load(sid); ok {
-		e = v.(*watched)
+		e = v.(*Watched)
 	} else {
-		e = &watched{}
+		e = &Watched{w: w}
 		w.sids.Store(sid, e)
 		w.n++
 	}
 	e.refs++
+	return e
 }
 
 // Unregister stops tracking sid once every Register is matched.
@@ -75,7 +87,7 @@ func (w *Watcher) Unregister(sid string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if v, ok := w.sids.Load(sid); ok {
-		e := v.(*watched)
+		e := v.(*Watched)
 		if e.refs--; e.refs <= 0 {
 			w.sids.Delete(sid)
 			w.n--
@@ -112,7 +124,7 @@ func (w *Watcher) Changed(sid string, since uint64) bool {
 		return true
 	}
 	v, ok := w.sids.Load(sid)
-	return !ok || v.(*watched).gen.Load() > since
+	return !ok || v.(*Watched).gen.Load() > since
 }
 
 // fileEvent records an event on a file name inside the session directory
@@ -129,7 +141,7 @@ func (w *Watcher) fileEvent(shard, name string) {
 		return // temporary files (tmp*.__wz_sess), anything else
 	}
 	if v, ok := w.sids.Load(sid); ok {
-		v.(*watched).gen.Store(w.gen.Add(1))
+		v.(*Watched).gen.Store(w.gen.Add(1))
 	}
 }
 

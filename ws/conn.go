@@ -93,6 +93,7 @@ type conn struct {
 
 	// Session cache (sessioncache.go), used when the server has a watcher.
 	watch   SessionWatcher   // the server's, sid registered; nil = no cache
+	watched *session.Watched // the sid's entry in watch
 	sess    *session.Session // last read; nil = read at next use
 	sessGen uint64           // watcher generation taken before that read
 	okKey   []any            // token key that last matched sess
@@ -144,7 +145,7 @@ func newConn(s *Server, wsc *websocket.Conn, p connParams) *conn {
 	}
 	c.mr = messageReader{fr: &c.fr, control: c.onControl, open: c.isOpen}
 	if w := s.watcher(); w != nil {
-		w.Register(c.sid)
+		c.watched = w.Register(c.sid)
 		c.watch = w
 	}
 	return c

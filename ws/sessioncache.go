@@ -14,7 +14,9 @@ import (
 // it before every dispatch: Websocket._dispatch_bus_notifications →
 // ir.websocket._authenticate, addons/bus/websocket.py @17.0).
 type SessionWatcher interface {
-	Register(sid string)
+	// Register returns the sid's entry, asked instead of Changed on the
+	// delivery path.
+	Register(sid string) *session.Watched
 	Unregister(sid string)
 	Gen() uint64
 	Changed(sid string, since uint64) bool
@@ -95,7 +97,7 @@ func (c *conn) session(since time.Time) (*session.Session, error) {
 	c.mu.Lock()
 	sess, gen := c.sess, c.sessGen
 	c.mu.Unlock()
-	if sess != nil && !w.Changed(c.sid, gen) {
+	if sess != nil && !c.watched.Changed(gen) {
 		return sess, nil
 	}
 	gen = w.Gen() // before the read: an event during it forces another

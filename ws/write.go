@@ -45,7 +45,7 @@ func (c *conn) deliverInlineLocked(b *odoo.Batch) bool {
 		return false
 	}
 	c.watch.SyncSince(b.At)
-	if c.watch.Changed(c.sid, c.sessGen) {
+	if c.watched.Changed(c.sessGen) {
 		return false
 	}
 	if sess.UID != 0 {
