@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"odoobus/config"
+	"odoobus/listen"
 	"odoobus/odoo"
 	"odoobus/poll"
 	"odoobus/session"
@@ -112,7 +113,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer msrv.Close()
 	}
 
-	lns, err := listen(cfg.ListenAddr(), listenerCount())
+	lns, err := listen.Listen(cfg.ListenAddr(), listen.Count())
 	if err != nil {
 		log.Error("cannot listen", "addr", cfg.ListenAddr(), "err", err)
 		return 1

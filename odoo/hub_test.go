@@ -215,6 +215,15 @@ func TestHub_RouteMatchesNaive(t *testing.T) {
 		for i := 0; i < nch; i++ {
 			chans = append(chans, ChannelKey("d", "c", i))
 		}
+		pick := func() []string {
+			var mine []string
+			for _, c := range chans {
+				if rnd.IntN(2) == 0 {
+					mine = append(mine, c)
+				}
+			}
+			return mine
+		}
 		subs := map[*fakeSub][]string{}
 		for i := 0; i < 1+rnd.IntN(30); i++ {
 			db := "d"
@@ -222,12 +231,7 @@ func TestHub_RouteMatchesNaive(t *testing.T) {
 				db = "other"
 			}
 			s := newFakeSub(fmt.Sprint(i), db, int64(i))
-			var mine []string
-			for _, c := range chans {
-				if rnd.IntN(2) == 0 {
-					mine = append(mine, c)
-				}
-			}
+			mine := pick()
 			h.Subscribe(s, mine)
 			subs[s] = mine
 		}
@@ -239,12 +243,7 @@ func TestHub_RouteMatchesNaive(t *testing.T) {
 				h.Unsubscribe(s)
 				delete(subs, s)
 			case 1:
-				var mine []string
-				for _, c := range chans {
-					if rnd.IntN(2) == 0 {
-						mine = append(mine, c)
-					}
-				}
+				mine := pick()
 				h.Subscribe(s, mine)
 				subs[s] = mine
 			}

@@ -421,23 +421,7 @@ func TestRun_KernelTimestamps(t *testing.T) {
 		t.Fatal(err)
 	}
 	checked := 0
-	o.inspect = func(p *pool) {
-		for i, c := range p.clients {
-			if c == nil {
-				t.Errorf("socket %d not subscribed", i)
-				continue
-			}
-			if len(c.samples) != 2 {
-				t.Errorf("socket %d: %d receipts", i, len(c.samples))
-			}
-			for _, s := range c.samples {
-				checked++
-				if s.us < 0 || s.readUs < 0 || s.us > s.readUs {
-					t.Errorf("socket %d: kernel %d µs, read %d µs", i, s.us, s.readUs)
-				}
-			}
-		}
-	}
+	o.inspect = func(p *pool) { checked = checkReceipts(t, p, 2) }
 	res, err := run(context.Background(), o, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -499,4 +483,28 @@ func FuzzSplitFrames(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkReceipts checks, before the sockets close, that every socket is
+// subscribed and got want receipts of this run and nothing else, each with
+// 0 <= kernel latency <= read latency; it returns the receipts checked.
+func checkReceipts(t *testing.T, p *pool, want int) int {
+	t.Helper()
+	checked := 0
+	for i, c := range p.clients {
+		if c == nil {
+			t.Errorf("socket %d not subscribed", i)
+			continue
+		}
+		if len(c.samples) != want || c.others != 0 {
+			t.Errorf("socket %d: %d receipts, %d others", i, len(c.samples), c.others)
+		}
+		for _, s := range c.samples {
+			checked++
+			if s.us < 0 || s.readUs < 0 || s.us > s.readUs {
+				t.Errorf("socket %d: kernel %d µs, read %d µs", i, s.us, s.readUs)
+			}
+		}
+	}
+	return checked
 }

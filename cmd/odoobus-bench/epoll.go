@@ -122,13 +122,7 @@ func (l *readLoop) handOver(conn *net.TCPConn, c *client, carry []byte) error {
 	l.mu.Unlock()
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(fd)}
 	if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		l.mu.Lock()
-		delete(l.clients, int32(fd))
-		l.mu.Unlock()
-		c.mu.Lock()
-		syscall.Close(fd)
-		c.fd = -1
-		c.mu.Unlock()
+		l.forget(c, fd)
 		return err
 	}
 	if len(carry) > 0 {
@@ -311,6 +305,18 @@ func (l *readLoop) frame(op byte, fin bool, payload []byte) bool {
 	return true
 }
 
+// forget drops c (descriptor fd) from the loop's table and closes fd under
+// c's lock, so no writer uses the number after it may be reused.
+func (l *readLoop) forget(c *client, fd int) {
+	l.mu.Lock()
+	delete(l.clients, int32(fd))
+	l.mu.Unlock()
+	c.mu.Lock()
+	syscall.Close(fd)
+	c.fd = -1
+	c.mu.Unlock()
+}
+
 // closeClient removes c from the loop and closes its descriptor; code is
 // recorded unless a CLOSE frame (or a protocol error) set one.
 func (l *readLoop) closeClient(c *client, code int) {
@@ -319,13 +325,7 @@ func (l *readLoop) closeClient(c *client, code int) {
 	}
 	fd := c.fd
 	_ = syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_DEL, fd, nil)
-	l.mu.Lock()
-	delete(l.clients, int32(fd))
-	l.mu.Unlock()
-	c.mu.Lock()
-	syscall.Close(fd)
-	c.fd = -1
-	c.mu.Unlock()
+	l.forget(c, fd)
 	if c.closeCode == 0 {
 		c.closeCode = code
 	}

@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"odoobus/listen"
 )
 
 // --floor: what this machine's kernel and Go allow, measured with the very
@@ -84,14 +86,16 @@ func floorMain(stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "floor server: time limit %s reached, exiting\n", limit)
 		os.Exit(3)
 	})
-	lns, err := reusePortListeners("127.0.0.1:0", listenerCount())
+	// Listening as odoobus does (several SO_REUSEPORT accept queues), so a
+	// storm of connections meets the same kernel limits.
+	lns, err := listen.Listen("127.0.0.1:0", listen.Count())
 	if err != nil {
 		fmt.Fprintln(stderr, "floor server:", err)
 		return 1
 	}
 	s := &floorServer{}
 	for _, ln := range lns {
-		go s.accept(ln, stderr)
+		go s.accept(ln.(*net.TCPListener), stderr)
 	}
 	if _, err := fmt.Fprintf(stdout, "listening %s\n", lns[0].Addr()); err != nil {
 		return 1

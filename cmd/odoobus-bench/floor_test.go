@@ -78,23 +78,7 @@ func TestRun_Floor(t *testing.T) {
 		t.Fatal(err)
 	}
 	checked := 0
-	o.inspect = func(p *pool) {
-		for i, c := range p.clients {
-			if c == nil {
-				t.Errorf("socket %d not subscribed", i)
-				continue
-			}
-			if len(c.samples) != 6 || c.others != 0 {
-				t.Errorf("socket %d: %d receipts, %d others", i, len(c.samples), c.others)
-			}
-			for _, s := range c.samples {
-				checked++
-				if s.us < 0 || s.readUs < 0 || s.us > s.readUs {
-					t.Errorf("socket %d: kernel %d µs, read %d µs", i, s.us, s.readUs)
-				}
-			}
-		}
-	}
+	o.inspect = func(p *pool) { checked = checkReceipts(t, p, 6) }
 	res, err := run(context.Background(), o, io.Discard)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,7 @@
-package main
+// Package listen opens the bus port the way odoobus serves it, for the
+// odoobus command and for odoobus-bench's --floor server, which must meet
+// the same kernel limits.
+package listen
 
 import (
 	"context"
@@ -21,9 +24,9 @@ import (
 // restarted), the queue overflows at once; the kernel then drops the
 // clients' ACKs and requests, and TCP's retransmission backoff (1, 3, 7,
 // 15 s) — not the handshake work — decided how long they waited
-// (odoobus-bench --concurrency 19000: ListenOverflows 16,000, p95 to
-// subscribed 16.8 s, 9,000 accepted sockets waiting for requests that were
-// being retransmitted). With enough listeners their queues hold every
+// (odoobus-bench --concurrency 19000 with one listener: ListenOverflows
+// 16,000, and 9,000 accepted sockets waiting for requests that were being
+// retransmitted). With enough listeners their queues hold every
 // client the process can serve: as many as the open-file limit allows.
 //
 // Only sockets of the same user can join a SO_REUSEPORT group (Linux), and
@@ -31,12 +34,13 @@ import (
 // on the port) still makes the bind fail, as before.
 const maxListeners = 16
 
-// listenerCount is ceil(open-file limit / somaxconn), within 1..maxListeners.
-func listenerCount() int {
-	soft, _, err := openFileLimit()
-	if err != nil || soft == 0 {
+// Count is ceil(open-file limit / somaxconn), within 1..maxListeners.
+func Count() int {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur == 0 {
 		return 1
 	}
+	soft := lim.Cur
 	b, err := os.ReadFile("/proc/sys/net/core/somaxconn")
 	if err != nil {
 		return 1
@@ -48,14 +52,14 @@ func listenerCount() int {
 	return int(min(max((soft+q-1)/q, 1), maxListeners))
 }
 
-// listen opens n listeners on addr (n > 1: with SO_REUSEPORT, all on the
+// Listen opens n listeners on addr (n > 1: with SO_REUSEPORT, all on the
 // address the first one got, so port 0 works), without TCP keepalive on
 // accepted connections: a websocket is pinged by the protocol itself
 // after 45 s without traffic and dropped when the PONG does not come
 // (ws/timers.go), a held poll ends within a minute, and Go's default
 // (probes every 15 s) would cost 1,300 kernel probes a second for 19,000
 // idle sockets plus four setsockopt(2) per handshake.
-func listen(addr string, n int) ([]net.Listener, error) {
+func Listen(addr string, n int) ([]net.Listener, error) {
 	lc := net.ListenConfig{KeepAlive: -1}
 	if n > 1 {
 		lc.Control = func(_, _ string, c syscall.RawConn) error {

@@ -1,4 +1,4 @@
-package main
+package listen
 
 import (
 	"io"
@@ -10,8 +10,8 @@ import (
 // Several listeners share one address (port 0 included); connections reach
 // them; a port already held by a process that did not ask for
 // SO_REUSEPORT (Odoo's gevent worker) still makes odoobus fail to start.
-func TestListen_SharedPort(t *testing.T) {
-	lns, err := listen("127.0.0.1:0", 3)
+func TestListen_SharesThePort(t *testing.T) {
+	lns, err := Listen("127.0.0.1:0", 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,13 +54,13 @@ func TestListen_SharedPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer plain.Close()
-	if got, err := listen(plain.Addr().String(), 3); err == nil {
+	if got, err := Listen(plain.Addr().String(), 3); err == nil {
 		for _, ln := range got {
 			ln.Close()
 		}
 		t.Fatal("listened on a port another socket holds without SO_REUSEPORT")
 	}
-	if n := listenerCount(); n < 1 || n > maxListeners {
-		t.Fatalf("listenerCount() = %d", n)
+	if n := Count(); n < 1 || n > maxListeners {
+		t.Fatalf("Count() = %d", n)
 	}
 }
