@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -20,15 +19,13 @@ import (
 //
 // Every file access goes through an os.Root on Dir, so neither a sid (which
 // is validated first anyway) nor a symbolic link inside Dir can reach a file
-// outside Dir. Get and Touch, run at every handshake, keep that root open
-// between calls (withRoot); the rest opens it each time. A Store is safe
-// for concurrent use and must not be copied after first use.
+// outside Dir. Every call opens Dir afresh: a descriptor kept open would go
+// on reading a directory the operator moved away (with sessions Odoo no
+// longer sees, logged out or not). A Store holds no state and is safe for
+// concurrent use.
 type Store struct {
 	Dir    string
 	Layout Layout
-
-	rootMu sync.Mutex
-	root   *os.Root // Dir, kept open by withRoot; nil until first used
 }
 
 // flatName is the 8.0–15.0 file name of sid (relative to Dir).
@@ -64,51 +61,15 @@ func (s *Store) openRoot() (*os.Root, error) {
 	return r, nil
 }
 
-// withRoot runs fn on Dir's kept root: an open(2) of the directory and its
-// close are saved at every handshake (strace of a connection storm: five
-// openat per socket before). A descriptor held open keeps pointing at the
-// directory it opened, so when fn finds no file (or the kept root was
-// closed meanwhile) fn runs again on Dir opened afresh, which replaces the
-// kept root when Dir turns out to be another directory than before (removed
-// and created again). dirErr is set when Dir cannot be opened at all.
+// withRoot runs fn on Dir opened as a root; dirErr is set when Dir cannot
+// be opened at all (a server fault, not a missing session).
 func (s *Store) withRoot(fn func(*os.Root) error) (dirErr, err error) {
-	s.rootMu.Lock()
-	kept := s.root
-	if kept == nil {
-		r, err := s.openRoot()
-		if err != nil {
-			s.rootMu.Unlock()
-			return err, nil
-		}
-		s.root, kept = r, r
-	}
-	s.rootMu.Unlock()
-	err = fn(kept)
-	if err == nil || !(isNotExist(err) || errors.Is(err, os.ErrClosed)) {
-		return nil, err
-	}
-	fresh, dirErr := s.openRoot()
+	root, dirErr := s.openRoot()
 	if dirErr != nil {
 		return dirErr, nil
 	}
-	err = fn(fresh)
-	s.rootMu.Lock()
-	if s.root == kept && !sameDir(kept, fresh) {
-		s.root, fresh = fresh, kept // the old one is closed below
-	}
-	s.rootMu.Unlock()
-	fresh.Close()
-	return nil, err
-}
-
-// sameDir reports whether two roots are the same directory.
-func sameDir(a, b *os.Root) bool {
-	ai, err := a.Stat(".")
-	if err != nil {
-		return false
-	}
-	bi, err := b.Stat(".")
-	return err == nil && os.SameFile(ai, bi)
+	defer root.Close()
+	return nil, fn(root)
 }
 
 // isNotExist reports whether err means "no such session file": ENOENT, or
