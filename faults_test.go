@@ -319,12 +319,17 @@ func TestFaults_PostgresRestart(t *testing.T) {
 		c.collect([]int64{r0}, "fault/test", 10*time.Second)
 	}
 
+	// The rows must be committed while nobody listens (a row committed
+	// once LISTEN is back has its NOTIFY heard, as Odoo always sends one):
+	// the listener's database refuses connections until they are.
+	listenerDB(t, s.sql, false)
 	cl.stop()
 	cl.start()
 	var rows []int64
 	for i := range 3 {
 		rows = append(rows, busRow(t, s.sql, broadcast, fmt.Sprintf(`{"type":"fault/test","payload":{"n":%d}}`, i)))
 	}
+	listenerDB(t, s.sql, true)
 	for name, c := range map[string]*client{"admin": admin, "public": public} {
 		got := c.collect(rows, "fault/test", 15*time.Second)
 		if !slices.Equal(got, rows) {
@@ -363,15 +368,18 @@ func TestFaults_ListenerCut(t *testing.T) {
 	for _, c := range socks {
 		c.collect([]int64{r0}, "fault/test", 10*time.Second)
 	}
-	pg := odootest.Open(t, "postgres")
+	// As in TestFaults_PostgresRestart, the listener cannot come back
+	// before the rows are committed.
+	listenerDB(t, s.sql, false)
 	var killed bool
-	if err := pg.QueryRow(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'listen %'`).Scan(&killed); err != nil || !killed {
+	if err := s.sql.QueryRow(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query ILIKE 'listen %'`).Scan(&killed); err != nil || !killed {
 		t.Fatalf("terminating the LISTEN backend: %v %v", killed, err)
 	}
 	var rows []int64
 	for i := range 3 {
 		rows = append(rows, busRow(t, s.sql, broadcast, fmt.Sprintf(`{"type":"fault/test","payload":{"n":%d}}`, i)))
 	}
+	listenerDB(t, s.sql, true)
 	for i, c := range socks {
 		if got := c.collect(rows, "fault/test", 15*time.Second); !slices.Equal(got, rows) {
 			t.Errorf("socket %d got %v, want %v once in id order", i, got, rows)
@@ -384,6 +392,14 @@ func TestFaults_ListenerCut(t *testing.T) {
 			t.Errorf("socket %d got %v, want only %d", i, got, r4)
 		}
 	}
+}
+
+// listenerDB lets connections to database "postgres", where odoobus
+// LISTENs, in or keeps them out (ALLOW_CONNECTIONS; superusers included),
+// through db, a connection to another database of the same cluster.
+func listenerDB(t *testing.T, db *sql.DB, allow bool) {
+	t.Helper()
+	odootest.Exec(t, db, fmt.Sprintf(`ALTER DATABASE postgres WITH ALLOW_CONNECTIONS %t`, allow))
 }
 
 func waitUntilT(t testing.TB, what string, within time.Duration, cond func() bool) {
