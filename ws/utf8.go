@@ -33,89 +33,54 @@ const (
 	reasonUnexpectedEnd       = "unexpected end of data"
 )
 
-func isCont(c byte) bool { return c >= 0x80 && c <= 0xBF }
+// utf8Lead is what a lead byte starts: the sequence length and the range
+// of its second byte (RFC 3629 table 3-7, as CPython checks it: E0 needs
+// A0..BF, ED 80..9F, F0 90..BF, F4 80..8F); the bytes after it are 80..BF.
+func utf8Lead(c byte) (n int, lo, hi byte) {
+	switch {
+	case c < 0xC2 || c >= 0xF5:
+		return 0, 0, 0 // ASCII is handled by the caller; the rest cannot start
+	case c < 0xE0:
+		return 2, 0x80, 0xBF
+	case c == 0xE0:
+		return 3, 0xA0, 0xBF
+	case c == 0xED:
+		return 3, 0x80, 0x9F
+	case c < 0xF0:
+		return 3, 0x80, 0xBF
+	case c == 0xF0:
+		return 4, 0x90, 0xBF
+	case c == 0xF4:
+		return 4, 0x80, 0x8F
+	default:
+		return 4, 0x80, 0xBF
+	}
+}
 
 // pyUTF8FirstError returns the [start, end) byte range and reason of the
 // first decoding error in b, which must be invalid UTF-8.
 func pyUTF8FirstError(b []byte) (int, int, string) {
 	n := len(b)
 	for i := 0; i < n; {
-		c := b[i]
-		switch {
-		case c < 0x80:
+		if b[i] < 0x80 {
 			i++
 			continue
-		case c < 0xC2:
-			// continuation byte or overlong C0/C1 lead
-			return i, i + 1, reasonInvalidStart
-		case c < 0xE0:
-			if n-i < 2 {
-				return i, n, reasonUnexpectedEnd
-			}
-			if !isCont(b[i+1]) {
-				return i, i + 1, reasonInvalidContinuation
-			}
-			i += 2
-			continue
-		case c < 0xF0:
-			// second byte range: E0 → A0..BF, ED → 80..9F, else 80..BF
-			ok2 := func(c2 byte) bool {
-				if !isCont(c2) {
-					return false
-				}
-				if c2 < 0xA0 {
-					return c != 0xE0
-				}
-				return c != 0xED
-			}
-			if n-i < 2 {
-				return i, n, reasonUnexpectedEnd
-			}
-			if !ok2(b[i+1]) {
-				return i, i + 1, reasonInvalidContinuation
-			}
-			if n-i < 3 {
-				return i, n, reasonUnexpectedEnd
-			}
-			if !isCont(b[i+2]) {
-				return i, i + 2, reasonInvalidContinuation
-			}
-			i += 3
-			continue
-		case c < 0xF5:
-			// second byte range: F0 → 90..BF, F4 → 80..8F, else 80..BF
-			ok2 := func(c2 byte) bool {
-				if !isCont(c2) {
-					return false
-				}
-				if c2 < 0x90 {
-					return c != 0xF0
-				}
-				return c != 0xF4
-			}
-			if n-i < 2 {
-				return i, n, reasonUnexpectedEnd
-			}
-			if !ok2(b[i+1]) {
-				return i, i + 1, reasonInvalidContinuation
-			}
-			if n-i < 3 {
-				return i, n, reasonUnexpectedEnd
-			}
-			if !isCont(b[i+2]) {
-				return i, i + 2, reasonInvalidContinuation
-			}
-			if n-i < 4 {
-				return i, n, reasonUnexpectedEnd
-			}
-			if !isCont(b[i+3]) {
-				return i, i + 3, reasonInvalidContinuation
-			}
-			i += 4
-			continue
-		default:
+		}
+		size, lo, hi := utf8Lead(b[i])
+		if size == 0 {
+			// a continuation byte, an overlong C0/C1 lead or F5..FF
 			return i, i + 1, reasonInvalidStart
 		}
+		for k := 1; k < size; k++ {
+			if i+k >= n {
+				return i, n, reasonUnexpectedEnd
+			}
+			if c := b[i+k]; c < lo || c > hi {
+				return i, i + k, reasonInvalidContinuation
+			}
+			lo, hi = 0x80, 0xBF
+		}
+		i += size
 	}
 	// Not reached for invalid input: Go's utf8.Valid and CPython agree on
 	// what is valid UTF-8 (no surrogates, no overlongs, max U+10FFFF).
