@@ -52,6 +52,21 @@ func readBody(w http.ResponseWriter, r *http.Request) (body []byte, ok bool) {
 	return body, true
 }
 
+// readRPC reads and parses a JSON-RPC request body; on failure it has
+// written Odoo's answer.
+func readRPC(w http.ResponseWriter, r *http.Request) (*rpcRequest, bool) {
+	body, ok := readBody(w, r)
+	if !ok {
+		return nil, false
+	}
+	req, herr := parseRPC(body)
+	if herr != nil {
+		herr.write(w)
+		return nil, false
+	}
+	return req, true
+}
+
 // Handler serves /longpolling/*.
 type Handler struct {
 	reg   *odoo.Registry
@@ -181,13 +196,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			errRouteNotFound.write(w)
 			return
 		}
-		body, ok := readBody(w, r)
+		req, ok := readRPC(w, r)
 		if !ok {
-			return
-		}
-		req, herr := parseRPC(body)
-		if herr != nil {
-			herr.write(w)
 			return
 		}
 		h.finish(ctx, w, rq, errNotFound(rq.row).body(rq.row, req.id), errNotFound(rq.row).status, false)
@@ -206,13 +216,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	body, ok := readBody(w, r)
+	req, ok := readRPC(w, r)
 	if !ok {
-		return
-	}
-	req, herr := parseRPC(body)
-	if herr != nil {
-		herr.write(w)
 		return
 	}
 	var (
