@@ -60,6 +60,11 @@ type transportMetrics struct {
 
 var _ odoo.Observer = (*metrics)(nil)
 
+// counterVec is a counter family with these labels.
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+}
+
 // newMetrics registers every odoobus metric; d and hub may be nil (tests).
 func newMetrics(version string, d *odoo.Dispatcher, hub *odoo.Hub) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry(), byTr: map[string]*transportMetrics{}}
@@ -67,35 +72,29 @@ func newMetrics(version string, d *odoo.Dispatcher, hub *odoo.Hub) *metrics {
 		Name: "odoobus_connections",
 		Help: "Open client connections: websockets, and held /longpolling/poll requests, by transport and Odoo version.",
 	}, []string{"transport", "odoo_version"})
-	m.connsOpened = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "odoobus_connections_opened_total",
-		Help: "Client connections opened (websockets accepted, polls held), by transport and Odoo version.",
-	}, []string{"transport", "odoo_version"})
-	m.read = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "odoobus_notifications_read_total",
-		Help: "bus_bus rows read by the imbus dispatcher, by database.",
-	}, []string{"db"})
-	m.delivered = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "odoobus_notifications_delivered_total",
-		Help: "Notifications written to clients (a notification sent to 10 sockets counts 10), by transport.",
-	}, []string{"transport"})
-	m.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "odoobus_notifications_dropped_total",
-		Help: "Notifications routed to a client but not written (closing socket, slow consumer); the client catches up from its last id when it reconnects.",
-	}, []string{"transport", "reason"})
+	m.connsOpened = counterVec("odoobus_connections_opened_total",
+		"Client connections opened (websockets accepted, polls held), by transport and Odoo version.",
+		"transport", "odoo_version")
+	m.read = counterVec("odoobus_notifications_read_total",
+		"bus_bus rows read by the imbus dispatcher, by database.",
+		"db")
+	m.delivered = counterVec("odoobus_notifications_delivered_total",
+		"Notifications written to clients (a notification sent to 10 sockets counts 10), by transport.",
+		"transport")
+	m.dropped = counterVec("odoobus_notifications_dropped_total",
+		"Notifications routed to a client but not written (closing socket, slow consumer); the client catches up from its last id when it reconnects.",
+		"transport", "reason")
 	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "odoobus_delivery_latency_seconds",
 		Help:    "Time from the bus_bus read that found a notification to the write of its frame (websocket) or answer (longpolling).",
 		Buckets: latencyBuckets,
 	}, []string{"transport"})
-	m.sessionFail = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "odoobus_session_check_failures_total",
-		Help: "Session checks that failed, by reason (not_found, invalid_sid, corrupt, token_mismatch, server_fault).",
-	}, []string{"reason"})
-	m.closes = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "odoobus_websocket_closes_total",
-		Help: "Websocket closes by code and Odoo's CloseCode name (ABNORMAL_CLOSURE: dropped without a CLOSE frame).",
-	}, []string{"code", "name"})
+	m.sessionFail = counterVec("odoobus_session_check_failures_total",
+		"Session checks that failed, by reason (not_found, invalid_sid, corrupt, token_mismatch, server_fault).",
+		"reason")
+	m.closes = counterVec("odoobus_websocket_closes_total",
+		"Websocket closes by code and Odoo's CloseCode name (ABNORMAL_CLOSURE: dropped without a CLOSE frame).",
+		"code", "name")
 	m.reg.MustRegister(m.conns, m.connsOpened, m.read, m.delivered, m.dropped, m.latency, m.sessionFail, m.closes)
 
 	// Every known label value starts at 0, so a rate() or an alert sees
