@@ -315,6 +315,10 @@ func (p *pyParser) literal(word string) bool {
 	return false
 }
 
+// pyLiterals are the words Python's json accepts, by first byte
+// (-Infinity is checked before a negative number).
+var pyLiterals = [256]string{'t': "true", 'f': "false", 'n': "null", 'N': "NaN", 'I': "Infinity"}
+
 func (p *pyParser) value(depth int) error {
 	if p.pos >= len(p.in) {
 		return p.errorf("expecting value")
@@ -332,24 +336,8 @@ func (p *pyParser) value(depth int) error {
 		return p.array(depth + 1)
 	case '"':
 		return p.str()
-	case 't':
-		if p.literal("true") {
-			return nil
-		}
-	case 'f':
-		if p.literal("false") {
-			return nil
-		}
-	case 'n':
-		if p.literal("null") {
-			return nil
-		}
-	case 'N':
-		if p.literal("NaN") {
-			return nil
-		}
-	case 'I':
-		if p.literal("Infinity") {
+	case 't', 'f', 'n', 'N', 'I':
+		if p.literal(pyLiterals[c]) {
 			return nil
 		}
 	case '-':
