@@ -46,10 +46,12 @@ type channelModule struct {
 // module's notifications, so entries marked "not verified" stay.
 var channelModules = []channelModule{
 	// 'editor_collaboration:<model>:<field>:<id>' strings become record
-	// channels after an access check (verified: odoo/odoo
-	// addons/web_editor/models/ir_websocket.py, 16.0+; 15.0 collaboration
-	// through the bus controller: not verified).
-	{"web_editor", "addons/web_editor/models/ir_websocket.py"},
+	// channels (db, 'editor_collaboration', model, field, id) after read and
+	// write access checks on the record and the field, for internal users
+	// (verified: odoo/odoo addons/web_editor/models/ir_websocket.py, 16.0+;
+	// addons/web_editor/controllers/bus.py EditorCollaborationController._poll,
+	// the 15.0 longpolling form, where a non-internal user gets AccessDenied).
+	{"web_editor", "addons/web_editor/models/ir_websocket.py; controllers/bus.py (15.0)"},
 	// Old im_livechat adds (db, 'typing.notification', '<uuid>-<partner>')
 	// per client channel (verified: addons/im_livechat/controllers/bus.py,
 	// an 8.0–10.0-era branch); later branches turn
