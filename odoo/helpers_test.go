@@ -39,6 +39,24 @@ func testDatabase(t testing.TB) (*Database, string) {
 	return d, name
 }
 
+// testDB is a fresh test database of Odoo major.0 (captured schema +
+// fixtures) as a *Database whose Notify runs pg_notify('imbus', …) on
+// database "postgres", as the registry's does.
+func testDB(t testing.TB, major int) *Database {
+	t.Helper()
+	name := odootest.NewDB(t, strconv.Itoa(major)+".0")
+	server := odootest.Open(t, "postgres")
+	return &Database{
+		Name:    name,
+		Version: Version{Major: major, Minor: 0},
+		SQL:     odootest.Open(t, name),
+		Notify: func(ctx context.Context, payload string) error {
+			_, err := server.ExecContext(ctx, `SELECT pg_notify('imbus', $1)`, payload)
+			return err
+		},
+	}
+}
+
 // ctxT is a context bounded by 30 s and the test's end.
 func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

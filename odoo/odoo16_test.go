@@ -1,7 +1,6 @@
 package odoo
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -11,22 +10,8 @@ import (
 	"odoobus/odoo/odootest"
 )
 
-// db16 is a fresh 16.0 test database as a *Database wired like the
-// registry's (pg_notify on database "postgres").
-func db16(t testing.TB) *Database {
-	t.Helper()
-	name := odootest.NewDB(t, "16.0")
-	server := odootest.Open(t, "postgres")
-	return &Database{
-		Name:    name,
-		Version: Version{Major: 16, Minor: 0},
-		SQL:     odootest.Open(t, name),
-		Notify: func(ctx context.Context, payload string) error {
-			_, err := server.ExecContext(ctx, `SELECT pg_notify('imbus', $1)`, payload)
-			return err
-		},
-	}
-}
+// db16 is a fresh 16.0 test database (testDB).
+func db16(t testing.TB) *Database { return testDB(t, 16) }
 
 // The version is read from the database: a 16.0 fixture is detected as 16.0.
 func TestDetectVersion16(t *testing.T) {

@@ -11,23 +11,8 @@ import (
 	"odoobus/odoo/odootest"
 )
 
-// db17 is a fresh 17.0 test database (captured schema + fixtures) as a
-// *Database whose Notify runs pg_notify('imbus', …) on database "postgres",
-// as the registry's does.
-func db17(t testing.TB) *Database {
-	t.Helper()
-	name := odootest.NewDB(t, "17.0")
-	server := odootest.Open(t, "postgres")
-	return &Database{
-		Name:    name,
-		Version: Version{Major: 17, Minor: 0},
-		SQL:     odootest.Open(t, name),
-		Notify: func(ctx context.Context, payload string) error {
-			_, err := server.ExecContext(ctx, `SELECT pg_notify('imbus', $1)`, payload)
-			return err
-		},
-	}
-}
+// db17 is a fresh 17.0 test database (testDB).
+func db17(t testing.TB) *Database { return testDB(t, 17) }
 
 // imbusListener LISTENs imbus on database "postgres" (where Odoo notifies)
 // and returns the payloads that mention db, in arrival order.
