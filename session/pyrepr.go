@@ -135,6 +135,13 @@ func reprQuote(hasSingle, hasDouble bool) byte {
 
 func writeStrRepr(b *strings.Builder, s string) {
 	q := reprQuote(strings.IndexByte(s, '\'') >= 0, strings.IndexByte(s, '"') >= 0)
+	writeQuoted(b, s, q, func(r rune) bool { return r >= ' ' && r != 0x7f && (r < 0x7f || unicode.IsPrint(r)) })
+}
+
+// writeQuoted writes s between q quotes the way CPython's str (and 2.7's
+// unicode) repr does: q and \ backslashed, \t \n \r, the characters keep
+// accepts as they are, the others as \xhh, \uhhhh or \Uhhhhhhhh.
+func writeQuoted(b *strings.Builder, s string, q byte, keep func(rune) bool) {
 	b.WriteByte(q)
 	for _, r := range s {
 		switch {
@@ -147,11 +154,7 @@ func writeStrRepr(b *strings.Builder, s string) {
 			b.WriteString(`\n`)
 		case r == '\r':
 			b.WriteString(`\r`)
-		case r < ' ' || r == 0x7f:
-			b.WriteString(`\x`)
-			b.WriteByte(hexDigits[r>>4])
-			b.WriteByte(hexDigits[r&0xf])
-		case r < 0x7f || unicode.IsPrint(r):
+		case keep(r):
 			b.WriteRune(r)
 		case r <= 0xff:
 			b.WriteString(`\x`)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // ComputeTokenPy2 is ComputeToken for Odoo 10.0 (Python 2,
@@ -71,36 +70,9 @@ func pyRepr2(v any) string {
 // unless the text has ' and no ", \\ and the quote escaped, \t \n \r,
 // other characters below 0x20 and from 0x7f as \xhh / \uhhhh / \Uhhhhhhhh.
 func pyUnicodeRepr2(s string) string {
-	quote := byte('\'')
-	if strings.IndexByte(s, '\'') >= 0 && strings.IndexByte(s, '"') < 0 {
-		quote = '"'
-	}
 	var b strings.Builder
 	b.WriteString("u")
-	b.WriteByte(quote)
-	for len(s) > 0 {
-		r, n := utf8.DecodeRuneInString(s)
-		s = s[n:]
-		switch {
-		case r == rune(quote) || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r < 0x20 || (r >= 0x7f && r < 0x100):
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case r >= 0x100 && r < 0x10000:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		case r >= 0x10000:
-			fmt.Fprintf(&b, `\U%08x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte(quote)
+	q := reprQuote(strings.IndexByte(s, '\'') >= 0, strings.IndexByte(s, '"') >= 0)
+	writeQuoted(&b, s, q, func(r rune) bool { return r >= 0x20 && r < 0x7f })
 	return b.String()
 }
