@@ -41,6 +41,29 @@ type server struct {
 	stderr  *lockedBuffer
 }
 
+// writeTestConf writes an odoo.conf for the test cluster at path (db ""
+// leaves db_name out), on port 0 with debug logs, creates data_dir's
+// session directory and returns path.
+func writeTestConf(t testing.TB, path string, dsn map[string]string, db, dataDir string, extraConf []string) string {
+	t.Helper()
+	lines := []string{"[options]",
+		"db_host = " + dsn["host"], "db_port = " + dsn["port"], "db_user = " + dsn["user"],
+		"db_password = False", "db_sslmode = disable",
+		"data_dir = " + dataDir, "http_interface = 127.0.0.1", "gevent_port = 0",
+		"log_level = debug"}
+	if db != "" {
+		lines = append(lines, "db_name = "+db)
+	}
+	lines = append(lines, extraConf...)
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dataDir, "sessions"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // startServer creates a database of Odoo version ("16.0", "17.0") and runs
 // odoobus against it until the test ends.
 func startServer(t testing.TB, version string, extraConf ...string) *server {
@@ -48,19 +71,7 @@ func startServer(t testing.TB, version string, extraConf ...string) *server {
 	dsn := dsnFields(odootest.DSN(t))
 	db := odootest.NewDB(t, version)
 	dataDir := t.TempDir()
-	conf := filepath.Join(dataDir, "odoo.conf")
-	lines := []string{"[options]",
-		"db_host = " + dsn["host"], "db_port = " + dsn["port"], "db_user = " + dsn["user"],
-		"db_password = False", "db_sslmode = disable", "db_name = " + db,
-		"data_dir = " + dataDir, "http_interface = 127.0.0.1", "gevent_port = 0",
-		"log_level = debug"}
-	lines = append(lines, extraConf...)
-	if err := os.WriteFile(conf, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(dataDir, "sessions"), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	conf := writeTestConf(t, filepath.Join(dataDir, "odoo.conf"), dsn, db, dataDir, extraConf)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan int, 1)

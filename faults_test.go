@@ -131,22 +131,7 @@ type proc struct {
 func startOn(t *testing.T, db, dataDir string, extraConf ...string) (*server, *proc) {
 	t.Helper()
 	dsn := dsnFields(odootest.DSN(t))
-	conf := filepath.Join(t.TempDir(), "odoo.conf")
-	lines := []string{"[options]",
-		"db_host = " + dsn["host"], "db_port = " + dsn["port"], "db_user = " + dsn["user"],
-		"db_password = False", "db_sslmode = disable",
-		"data_dir = " + dataDir, "http_interface = 127.0.0.1", "gevent_port = 0",
-		"log_level = debug"}
-	if db != "" {
-		lines = append(lines, "db_name = "+db)
-	}
-	lines = append(lines, extraConf...)
-	if err := os.WriteFile(conf, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(dataDir, "sessions"), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	conf := writeTestConf(t, filepath.Join(t.TempDir(), "odoo.conf"), dsn, db, dataDir, extraConf)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	p := &proc{cancel: cancel, done: make(chan int, 1)}
