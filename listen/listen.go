@@ -54,7 +54,9 @@ func Count() int {
 
 // Listen opens n listeners on addr (n > 1: with SO_REUSEPORT, all on the
 // address the first one got, so port 0 works), without TCP keepalive on
-// accepted connections: a websocket is pinged by the protocol itself
+// accepted connections — Odoo's gevent worker sets none either (a plain
+// gevent.pywsgi.WSGIServer, odoo/service/server.py GeventServer): a
+// websocket is pinged by the protocol itself
 // after 45 s without traffic and dropped when the PONG does not come
 // (ws/timers.go), a held poll ends within a minute, and Go's default
 // (probes every 15 s) would cost 1,300 kernel probes a second for 19,000
