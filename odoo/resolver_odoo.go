@@ -2,7 +2,6 @@ package odoo
 
 import (
 	"bytes"
-	"container/list"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,19 +17,19 @@ import (
 	"time"
 )
 
-// Defaults of the Odoo resolver. A herd of reconnecting sockets is
-// absorbed by the cache and the coalescing; what is left goes to Odoo at
-// most resolverConcurrency at a time (Odoo's HTTP workers are few: workers
-// = 2..2×cores), waits at most resolverQueueWait for a turn, and a request
-// that takes longer than resolverTimeout falls back to the SQL rules.
+// Defaults of the Odoo resolver. Odoo's HTTP workers are few (workers =
+// 2..2×cores) and serve the users' pages: at most resolverPerWorker
+// requests per worker are in flight, at most resolverQueuePerWorker more
+// wait for a turn (for at most resolverQueueWait); anything beyond is not
+// asked at all and takes the fallback. A request that takes longer than
+// resolverTimeout falls back too.
 const (
-	resolverTimeout     = 2 * time.Second
-	resolverQueueWait   = 10 * time.Second
-	resolverConcurrency = 8
-	resolverCacheTTL    = 30 * time.Second
-	resolverCacheSize   = 20000
+	resolverTimeout        = 2 * time.Second
+	resolverQueueWait      = 5 * time.Second
+	resolverPerWorker      = 1
+	resolverQueuePerWorker = 3
 	// resolverDownFor: after a failure (timeout, refused, 5xx), Odoo is not
-	// asked again for this long; subscriptions use the SQL rules meanwhile.
+	// asked again for this long; subscriptions use the fallbacks meanwhile.
 	resolverDownFor = 5 * time.Second
 	// resolverLogEvery rate-limits the fallback log line.
 	resolverLogEvery = 10 * time.Second
@@ -79,8 +78,12 @@ func peekFor(v Version) (peekRules, bool) {
 	return peekRules{}, false
 }
 
-// OdooResolver asks Odoo's HTTP workers for channel lists. One serves every
-// database of a registry.
+// OdooResolver asks Odoo's HTTP workers what the SQL rules cannot judge.
+// One serves every database of a registry. It keeps no answer: a channel
+// list depends on memberships, groups and access rules that change without
+// any notice to the bus, so each subscription asks again (Odoo reads them
+// at every subscribe too). Identical questions asked at the same moment
+// share one request.
 type OdooResolver struct {
 	url     string // Odoo's HTTP base URL, no trailing slash
 	client  *http.Client
@@ -88,9 +91,10 @@ type OdooResolver struct {
 	timeout time.Duration
 	queue   time.Duration
 
-	sem   chan struct{}
-	cache *ttlCache
-	fl    flightGroup
+	sem     chan struct{} // requests in flight
+	pending atomic.Int64  // in flight + waiting for a turn
+	maxPend int64
+	fl      flightGroup
 
 	downUntil atomic.Int64 // unix nanos; Odoo is not asked before
 	reqID     atomic.Int64
@@ -99,20 +103,31 @@ type OdooResolver struct {
 	logAt      time.Time
 	suppressed int
 
-	// Requests counts the requests sent to Odoo (tests, /debug/stats).
+	statsMu sync.Mutex
+	stats   map[string]*ResolverCounts // by database
+
+	// Requests counts the requests sent to Odoo, all databases (tests,
+	// /debug/stats).
 	Requests atomic.Int64
-	// Fallbacks counts subscriptions built by the SQL rules because Odoo
-	// did not answer.
+	// Fallbacks counts answers built without Odoo because it did not
+	// answer (all databases).
 	Fallbacks atomic.Int64
+}
+
+// ResolverCounts are one database's counters (Prometheus, ResolverStats).
+type ResolverCounts struct {
+	Requests  atomic.Int64 // HTTP requests sent to Odoo
+	Reuses    atomic.Int64 // questions answered by a request already in flight
+	Fallbacks atomic.Int64 // questions Odoo did not answer: fallback used
 }
 
 // ResolverOptions tunes NewOdooResolver; zero fields take the defaults.
 type ResolverOptions struct {
-	Timeout     time.Duration
-	QueueWait   time.Duration
-	Concurrency int
-	CacheTTL    time.Duration
-	CacheSize   int
+	Timeout   time.Duration
+	QueueWait time.Duration
+	// Workers is Odoo's HTTP worker count (odoo.conf workers; 0, a
+	// threaded Odoo, counts as 1): it sizes the bounds.
+	Workers int
 }
 
 // NewOdooResolver returns a resolver asking the Odoo at baseURL.
@@ -126,14 +141,8 @@ func NewOdooResolver(baseURL string, opt ResolverOptions, log *slog.Logger) *Odo
 		}
 		return v
 	}
-	n := opt.Concurrency
-	if n <= 0 {
-		n = resolverConcurrency
-	}
-	size := opt.CacheSize
-	if size <= 0 {
-		size = resolverCacheSize
-	}
+	w := max(opt.Workers, 1)
+	n := w * resolverPerWorker
 	return &OdooResolver{
 		url: strings.TrimRight(baseURL, "/"),
 		// Never follows redirects (a login page is a failure, not channels)
@@ -148,14 +157,59 @@ func NewOdooResolver(baseURL string, opt ResolverOptions, log *slog.Logger) *Odo
 		timeout: def(opt.Timeout, resolverTimeout),
 		queue:   def(opt.QueueWait, resolverQueueWait),
 		sem:     make(chan struct{}, n),
-		cache:   newTTLCache(size, def(opt.CacheTTL, resolverCacheTTL)),
+		maxPend: int64(n + w*resolverQueuePerWorker),
+		stats:   map[string]*ResolverCounts{},
 	}
+}
+
+// counts returns db's counters, created on first use.
+func (r *OdooResolver) counts(db string) *ResolverCounts {
+	r.statsMu.Lock()
+	defer r.statsMu.Unlock()
+	c := r.stats[db]
+	if c == nil {
+		c = &ResolverCounts{}
+		r.stats[db] = c
+	}
+	return c
+}
+
+// ResolverStats is one database's counters at one moment.
+type ResolverStats struct {
+	DB                          string
+	Requests, Reuses, Fallbacks int64
+}
+
+// Stats returns every database's counters, by database name.
+func (r *OdooResolver) Stats() []ResolverStats {
+	r.statsMu.Lock()
+	defer r.statsMu.Unlock()
+	out := make([]ResolverStats, 0, len(r.stats))
+	for db, c := range r.stats {
+		out = append(out, ResolverStats{DB: db, Requests: c.Requests.Load(), Reuses: c.Reuses.Load(), Fallbacks: c.Fallbacks.Load()})
+	}
+	slices.SortFunc(out, func(a, b ResolverStats) int { return strings.Compare(a.DB, b.DB) })
+	return out
 }
 
 // errSessionExpired: Odoo answered JSON-RPC error code 100.
 var errSessionExpired = errors.New("odoo: Odoo Session Expired")
 
-// channels is Database.Channels through Odoo (16.0/17.0).
+// RaisedError is an exception Odoo answered a question with (a JSON-RPC
+// error other than code 100): for a subscribe, Odoo's own subscribe raised
+// it and changed nothing.
+type RaisedError struct {
+	Name    string // Python class, e.g. "odoo.exceptions.AccessError"
+	Message string
+}
+
+func (e *RaisedError) Error() string { return "odoo: Odoo raised " + e.Name + ": " + e.Message }
+
+// errNotAsked: Odoo was not asked (it failed moments ago, or too many
+// questions wait already).
+var errNotAsked = errors.New("odoo: Odoo not asked")
+
+// channels is Database.Channels through Odoo (16.0/17.0): the whole list.
 func (r *OdooResolver) channels(ctx context.Context, d *Database, id Identity, requested []string) ([]string, error) {
 	rules, err := rulesFor(d.Version)
 	if err != nil {
@@ -216,23 +270,12 @@ func (r *OdooResolver) pollChannels(ctx context.Context, d *Database, id Identit
 
 type sqlFunc func(ctx context.Context, id Identity, requested []string) ([]string, error)
 
-// resolve: cache, then one request per key in flight, then the fallbacks.
-// The returned slice is shared (cache, coalesced callers): read-only.
+// resolve asks Odoo for a whole channel list, falling back to the SQL
+// rules. The returned slice may be shared with coalesced callers:
+// read-only.
 func (r *OdooResolver) resolve(ctx context.Context, d *Database, pk peekRules, id Identity, requested []string, sqlRules sqlFunc) ([]string, error) {
-	key := cacheKey(d.Name, id, requested)
-	if keys, ok := r.cache.get(key); ok {
-		return keys, nil
-	}
-	keys, err := r.fl.do(ctx, key, func(ctx context.Context) ([]string, error) {
-		if keys, ok := r.cache.get(key); ok { // filled while we queued
-			return keys, nil
-		}
-		keys, err := r.ask(ctx, d, pk, id, requested)
-		if err == nil {
-			r.cache.put(key, keys)
-		}
-		return keys, err
-	})
+	keys, err := r.peek(ctx, d, pk, id, requested)
+	var raised *RaisedError
 	switch {
 	case err == nil:
 		return keys, nil
@@ -243,20 +286,45 @@ func (r *OdooResolver) resolve(ctx context.Context, d *Database, pk peekRules, i
 		r.logFallback("session expired for Odoo: public channels", d.Name, id, err)
 		pub := Identity{GuestID: id.GuestID}
 		return sqlRules(ctx, pub, requested)
+	case errors.As(err, &raised):
+		return nil, err // Odoo's subscribe raised: nothing changes
 	case ctx.Err() != nil:
 		return nil, ctx.Err()
 	default:
-		r.Fallbacks.Add(1)
+		r.fallback(d.Name)
 		r.logFallback("Odoo did not answer the channel list: SQL rules used", d.Name, id, err)
 		return sqlRules(ctx, id, requested)
 	}
 }
 
-// ask sends the one peek request, under the concurrency bound.
+// fallback counts one question Odoo did not answer.
+func (r *OdooResolver) fallback(db string) {
+	r.Fallbacks.Add(1)
+	r.counts(db).Fallbacks.Add(1)
+}
+
+// peek asks Odoo for the channel list of requested, as id: one request
+// per distinct question at a time (callers asking the same question
+// meanwhile share its answer). Errors: errSessionExpired, *RaisedError
+// (Odoo answered with an exception), anything else = Odoo did not answer.
+func (r *OdooResolver) peek(ctx context.Context, d *Database, pk peekRules, id Identity, requested []string) ([]string, error) {
+	key := questionKey(d.Name, id, requested)
+	c := r.counts(d.Name)
+	return r.fl.do(ctx, key, func(ctx context.Context) ([]string, error) {
+		return r.ask(ctx, d, pk, id, requested)
+	}, func() { c.Reuses.Add(1) })
+}
+
+// ask sends the one peek request, under the bounds.
 func (r *OdooResolver) ask(ctx context.Context, d *Database, pk peekRules, id Identity, requested []string) ([]string, error) {
 	if time.Now().UnixNano() < r.downUntil.Load() {
-		return nil, errors.New("not asked: Odoo failed less than 5 s ago")
+		return nil, fmt.Errorf("%w: it failed less than %s ago", errNotAsked, resolverDownFor)
 	}
+	if r.pending.Add(1) > r.maxPend {
+		r.pending.Add(-1)
+		return nil, fmt.Errorf("%w: %d questions to Odoo pending already", errNotAsked, r.maxPend)
+	}
+	defer r.pending.Add(-1)
 	wait := time.NewTimer(r.queue)
 	defer wait.Stop()
 	select {
@@ -268,7 +336,8 @@ func (r *OdooResolver) ask(ctx context.Context, d *Database, pk peekRules, id Id
 	}
 	defer func() { <-r.sem }()
 	keys, err := r.post(ctx, d, pk, id, requested)
-	if err != nil && !errors.Is(err, errSessionExpired) && ctx.Err() == nil {
+	var raised *RaisedError
+	if err != nil && !errors.Is(err, errSessionExpired) && !errors.As(err, &raised) && ctx.Err() == nil {
 		r.downUntil.Store(time.Now().Add(resolverDownFor).UnixNano())
 	}
 	return keys, err
@@ -316,6 +385,7 @@ func (r *OdooResolver) post(ctx context.Context, d *Database, pk peekRules, id I
 		req.Header.Set("Cookie", cookie)
 	}
 	r.Requests.Add(1)
+	r.counts(d.Name).Requests.Add(1)
 	resp, err := r.client.Do(req)
 	if err != nil {
 		return nil, err
@@ -338,7 +408,7 @@ func (r *OdooResolver) post(ctx context.Context, d *Database, pk peekRules, id I
 // each channel re-dumped the way Odoo stores it (json_dump, compact,
 // ensure_ascii), so [db, "res.partner", 3] → `["db","res.partner",3]` and
 // a 8.0–14.0 bare string "s" → `"s"`. An error answer with code 100 is
-// errSessionExpired.
+// errSessionExpired; any other is a *RaisedError.
 func ParsePeekAnswer(raw []byte) ([]string, error) {
 	var env struct {
 		Result *struct {
@@ -347,6 +417,10 @@ func ParsePeekAnswer(raw []byte) ([]string, error) {
 		Error *struct {
 			Code    int    `json:"code"`
 			Message string `json:"message"`
+			Data    struct {
+				Name    string `json:"name"`
+				Message string `json:"message"`
+			} `json:"data"`
 		} `json:"error"`
 	}
 	if err := json.Unmarshal(raw, &env); err != nil {
@@ -356,7 +430,15 @@ func ParsePeekAnswer(raw []byte) ([]string, error) {
 		if env.Error.Code == 100 {
 			return nil, errSessionExpired
 		}
-		return nil, fmt.Errorf("peek answer: error %d %q", env.Error.Code, env.Error.Message)
+		name := env.Error.Data.Name
+		if name == "" {
+			name = fmt.Sprintf("error %d", env.Error.Code)
+		}
+		msg := env.Error.Data.Message
+		if msg == "" {
+			msg = env.Error.Message
+		}
+		return nil, &RaisedError{Name: name, Message: msg}
 	}
 	if env.Result == nil || env.Result.Channels == nil {
 		return nil, errors.New("peek answer: no result.channels")
@@ -401,16 +483,16 @@ func (r *OdooResolver) logFallback(msg, db string, id Identity, err error) {
 	r.log.Warn(msg, "db", db, "sid", sid, "uid", id.UID, "url", r.url, "err", err, "suppressed", n)
 }
 
-// cacheKey: database, session, cookies, user, and the requested set
+// questionKey: database, session, cookies, user, and the requested set
 // (sorted, de-duplicated: Odoo's answer does not depend on the order).
-func cacheKey(db string, id Identity, requested []string) string {
+func questionKey(db string, id Identity, requested []string) string {
 	req := slices.Clone(requested)
 	slices.Sort(req)
 	req = slices.Compact(req)
 	var b strings.Builder
 	b.WriteString(db)
 	b.WriteByte(0)
-	b.WriteString(id.SessionKey())
+	b.WriteString(id.SessionKey(req))
 	b.WriteByte(0)
 	b.WriteString(strconv.FormatInt(id.UID, 10))
 	b.WriteByte('/')
@@ -422,70 +504,11 @@ func cacheKey(db string, id Identity, requested []string) string {
 	return b.String()
 }
 
-// ttlCache is a bounded LRU whose entries expire after ttl.
-type ttlCache struct {
-	mu    sync.Mutex
-	ttl   time.Duration
-	size  int
-	ll    *list.List // front = most recent
-	items map[string]*list.Element
-}
-
-type cacheEntry struct {
-	key  string
-	keys []string
-	exp  time.Time
-}
-
-func newTTLCache(size int, ttl time.Duration) *ttlCache {
-	return &ttlCache{ttl: ttl, size: size, ll: list.New(), items: map[string]*list.Element{}}
-}
-
-func (c *ttlCache) get(key string) ([]string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.items[key]
-	if !ok {
-		return nil, false
-	}
-	ent := e.Value.(*cacheEntry)
-	if time.Now().After(ent.exp) {
-		c.ll.Remove(e)
-		delete(c.items, key)
-		return nil, false
-	}
-	c.ll.MoveToFront(e)
-	return ent.keys, true
-}
-
-func (c *ttlCache) put(key string, keys []string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	exp := time.Now().Add(c.ttl)
-	if e, ok := c.items[key]; ok {
-		ent := e.Value.(*cacheEntry)
-		ent.keys, ent.exp = keys, exp
-		c.ll.MoveToFront(e)
-		return
-	}
-	c.items[key] = c.ll.PushFront(&cacheEntry{key: key, keys: keys, exp: exp})
-	for c.ll.Len() > c.size {
-		old := c.ll.Back()
-		c.ll.Remove(old)
-		delete(c.items, old.Value.(*cacheEntry).key)
-	}
-}
-
-func (c *ttlCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ll.Len()
-}
-
 // flightGroup runs one call per key at a time; callers arriving meanwhile
 // share its result (golang.org/x/sync/singleflight, small). The call runs
 // detached from any one caller's cancellation (its own timeout bounds it),
-// and a caller whose context ends stops waiting.
+// and a caller whose context ends stops waiting. Nothing is kept once the
+// call returns.
 type flightGroup struct {
 	mu sync.Mutex
 	m  map[string]*flight
@@ -497,7 +520,9 @@ type flight struct {
 	err  error
 }
 
-func (g *flightGroup) do(ctx context.Context, key string, fn func(context.Context) ([]string, error)) ([]string, error) {
+// do returns fn's result for key; joined is called when the caller joins
+// a call already in flight.
+func (g *flightGroup) do(ctx context.Context, key string, fn func(context.Context) ([]string, error), joined func()) ([]string, error) {
 	g.mu.Lock()
 	if g.m == nil {
 		g.m = map[string]*flight{}
@@ -516,6 +541,7 @@ func (g *flightGroup) do(ctx context.Context, key string, fn func(context.Contex
 		}()
 	} else {
 		g.mu.Unlock()
+		joined()
 	}
 	select {
 	case <-f.done:

@@ -92,7 +92,9 @@ func resolverDB(t testing.TB, version string, r *OdooResolver) *Database {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.resolver = r
+	if r != nil {
+		d.res = resolution{resolver: r, askAll: true}
+	}
 	return d
 }
 
@@ -190,28 +192,26 @@ func TestOdooResolver_Channels17(t *testing.T) {
 		string(sent.Params["last"]) != strconv.FormatInt(last, 10) || sent.Params["options"] != nil {
 		t.Errorf("request params %s (presence strings must stay with odoobus, last = max id %d)", body, last)
 	}
-	// Cache: same session and set (another order) → no request.
+	// Nothing is kept: the same question later is asked again (Odoo reads
+	// memberships and groups at every subscribe).
 	if _, err := d.Channels(ctx, id, []string{"x_custom", "odoo-presence-res.partner_7"}); err != nil {
 		t.Fatal(err)
 	}
-	if st.requests.Load() != 1 {
-		t.Fatalf("cache miss: %d requests", st.requests.Load())
-	}
-	// Another session is another question.
-	if _, err := d.Channels(ctx, id.WithSession("366b8808d7963ef8830626506493e9f42f19fb22"), []string{"x_custom"}); err != nil {
-		t.Fatal(err)
-	}
 	if st.requests.Load() != 2 {
-		t.Fatalf("%d requests after another session", st.requests.Load())
+		t.Fatalf("a later identical subscribe: %d requests, want 2", st.requests.Load())
 	}
 }
 
 func TestOdooResolver_CoalescesAndBounds(t *testing.T) {
 	var dbName string
+	var gate atomic.Pointer[chan struct{}]
 	st := newStandIn(t, 150*time.Millisecond, func(*http.Request, []byte) []byte {
+		if g := gate.Load(); g != nil {
+			<-*g
+		}
 		return []byte(`{"jsonrpc": "2.0", "id": 1, "result": {"channels": [["` + dbName + `", "broadcast"]], "notifications": []}}`)
 	})
-	res := NewOdooResolver(st.URL, ResolverOptions{Concurrency: 3}, quietLog())
+	res := NewOdooResolver(st.URL, ResolverOptions{Workers: 3, Timeout: 30 * time.Second, QueueWait: 30 * time.Second}, quietLog())
 	d := resolverDB(t, "17.0", res)
 	dbName = d.Name
 	ctx := ctxT(t)
@@ -234,20 +234,37 @@ func TestOdooResolver_CoalescesAndBounds(t *testing.T) {
 	if n := st.requests.Load(); n != 1 {
 		t.Fatalf("20 identical subscribes: %d requests, want 1", n)
 	}
-	// 24 different sessions at once → at most 3 in flight.
-	for i := range 24 {
+	if r := res.Stats(); len(r) != 1 || r[0].Requests != 1 || r[0].Reuses != 19 {
+		t.Fatalf("stats %+v, want 1 request and 19 reuses", r)
+	}
+	// 40 different sessions at once, 3 workers → 3 in flight and 9
+	// waiting; the 28 others are not asked and get the SQL rules' list.
+	sqlKeys, err := (channels17{}).channels(ctx, d, base, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := make(chan struct{})
+	gate.Store(&g)
+	for i := range 40 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			keys, err := d.Channels(ctx, base.WithSession("s"+strconv.Itoa(i)), nil)
-			if err != nil || !slices.Equal(keys, []string{ChannelKey(d.Name, "broadcast")}) {
+			if err != nil || !(slices.Equal(keys, []string{ChannelKey(d.Name, "broadcast")}) || slices.Equal(keys, sqlKeys)) {
 				t.Errorf("%q %v", keys, err)
 			}
 		}()
 	}
+	for deadline := time.Now().Add(20 * time.Second); res.Stats()[0].Fallbacks < 28; {
+		if time.Now().After(deadline) {
+			t.Fatalf("fallbacks %d, pending %d: the bound did not hold", res.Stats()[0].Fallbacks, res.pending.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(*gate.Load())
 	wg.Wait()
-	if n, m := st.requests.Load(), st.maxIn.Load(); n != 25 || m > 3 {
-		t.Fatalf("%d requests, %d at once (want 25, ≤ 3)", n, m)
+	if n, m, f := st.requests.Load()-1, st.maxIn.Load(), res.Stats()[0].Fallbacks; n != 12 || m > 3 || f != 28 {
+		t.Fatalf("%d requests, %d at once, %d fallbacks (want 12, ≤ 3, 28)", n, m, f)
 	}
 }
 
@@ -345,40 +362,47 @@ func TestOdooResolver_Poll15(t *testing.T) {
 	}
 }
 
-func TestChooseResolver_Auto(t *testing.T) {
+func TestChooseResolution_Auto(t *testing.T) {
 	res := NewOdooResolver("http://127.0.0.1:1", ResolverOptions{}, quietLog())
 	d := resolverDB(t, "17.0", nil)
 	ctx := ctxT(t)
-	if r, how, err := chooseResolver(ctx, d, ResolverAuto, res); err != nil || r != nil {
-		t.Fatalf("fixtures without channel modules: %v %q %v", r, how, err)
+	choose := func(mode string) (resolution, string) {
+		t.Helper()
+		r, how, err := chooseResolution(ctx, d, mode, res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, how
 	}
+	if r, how := choose(ResolverAuto); r.resolver != nil || r.askAll || len(r.judges) != 0 {
+		t.Fatalf("fixtures without channel modules: %+v %q", r, how)
+	}
+	// im_livechat and point_of_sale override no channel building in 17.0.
 	odootest.Exec(t, d.SQL, `UPDATE ir_module_module SET state = 'installed' WHERE name = 'im_livechat'`)
-	if r, how, err := chooseResolver(ctx, d, ResolverAuto, res); err != nil || r != res || !strings.Contains(how, "im_livechat") {
-		t.Fatalf("im_livechat installed: %v %q %v", r, how, err)
+	odootest.Exec(t, d.SQL, `INSERT INTO ir_module_module (name, state) VALUES ('point_of_sale', 'installed')`)
+	if r, how := choose(ResolverAuto); r.resolver != nil || !strings.HasPrefix(how, "sql") {
+		t.Fatalf("im_livechat, point_of_sale: %+v %q", r, how)
 	}
-	if r, _, _ := chooseResolver(ctx, d, ResolverSQL, res); r != nil {
+	// web_editor judges its strings: SQL rules, Odoo asked about those only.
+	odootest.Exec(t, d.SQL, `INSERT INTO ir_module_module (name, state) VALUES ('web_editor', 'installed')`)
+	if r, how := choose(ResolverAuto); r.resolver != res || r.askAll || len(r.judges) != 1 || r.judges[0] != &editorWS17 ||
+		!strings.Contains(how, "web_editor: editor_collaboration:") {
+		t.Fatalf("web_editor: %+v %q", r, how)
+	}
+	// A module that adds channels without a SQL rule: every list from Odoo.
+	odootest.Exec(t, d.SQL, `INSERT INTO ir_module_module (name, state) VALUES ('spreadsheet_edition', 'installed')`)
+	if r, how := choose(ResolverAuto); !r.askAll || !strings.Contains(how, "spreadsheet_edition") {
+		t.Fatalf("spreadsheet_edition: %+v %q", r, how)
+	}
+	if r, _ := choose(ResolverSQL); r.resolver != nil {
 		t.Fatal("sql mode asked Odoo")
 	}
+	if r, _ := choose(ResolverOdoo); !r.askAll {
+		t.Fatal("odoo mode does not ask for every list")
+	}
 	d.Version = Version{9, 0}
-	if r, _, _ := chooseResolver(ctx, d, ResolverOdoo, res); r != nil {
+	if r, _ := choose(ResolverOdoo); r.resolver != nil {
 		t.Fatal("9.0 has no peek row")
-	}
-}
-
-func TestTTLCache_Evicts(t *testing.T) {
-	c := newTTLCache(2, time.Hour)
-	c.put("a", []string{"1"})
-	c.put("b", []string{"2"})
-	c.get("a")
-	c.put("c", []string{"3"})
-	if _, ok := c.get("b"); ok || c.len() != 2 {
-		t.Fatalf("least recent entry kept (len %d)", c.len())
-	}
-	c = newTTLCache(2, time.Nanosecond)
-	c.put("a", nil)
-	time.Sleep(time.Millisecond)
-	if _, ok := c.get("a"); ok {
-		t.Fatal("expired entry returned")
 	}
 }
 
