@@ -68,8 +68,18 @@ func writeTestConf(t testing.TB, path string, dsn map[string]string, db, dataDir
 // odoobus against it until the test ends.
 func startServer(t testing.TB, version string, extraConf ...string) *server {
 	t.Helper()
+	return startServerPrepared(t, version, nil, extraConf...)
+}
+
+// startServerPrepared is startServer with prepare run on the new database
+// before odoobus opens it (modules installed, rows odoobus reads once).
+func startServerPrepared(t testing.TB, version string, prepare func(*sql.DB), extraConf ...string) *server {
+	t.Helper()
 	dsn := dsnFields(odootest.DSN(t))
 	db := odootest.NewDB(t, version)
+	if prepare != nil {
+		prepare(odootest.Open(t, db))
+	}
 	dataDir := t.TempDir()
 	conf := writeTestConf(t, filepath.Join(dataDir, "odoo.conf"), dsn, db, dataDir, extraConf)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -105,6 +105,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		wsServer.SetObserver(m)
 		pollServer.SetObserver(m)
 		dispatcher.Observe = m.observeRead
+		if r := registry.Resolver(); r != nil {
+			m.reg.MustRegister(resolverCollector{r})
+		}
 		msrv, err := startMetrics(cfg.MetricsAddr, m.handler(), log)
 		if err != nil {
 			log.Error("cannot listen", "metrics_addr", cfg.MetricsAddr, "err", err)

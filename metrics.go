@@ -206,6 +206,36 @@ func (m *metrics) CloseSent(code uint16, name string) {
 	m.closes.WithLabelValues(strconv.Itoa(int(code)), name).Inc()
 }
 
+// resolverCollector exports the channel resolver's counters per database
+// (bus_channel_resolver auto/odoo: odoo/resolver_odoo.go).
+type resolverCollector struct{ r *odoo.OdooResolver }
+
+var (
+	resolverRequestsDesc = prometheus.NewDesc("odoobus_resolver_requests_total",
+		"HTTP requests sent to Odoo's workers to judge a subscription (a module's channel string, or the whole list with bus_channel_resolver = odoo), by database.",
+		[]string{"db"}, nil)
+	resolverReusesDesc = prometheus.NewDesc("odoobus_resolver_reuses_total",
+		"Questions to Odoo answered by an identical request already in flight, by database.",
+		[]string{"db"}, nil)
+	resolverFallbacksDesc = prometheus.NewDesc("odoobus_resolver_fallbacks_total",
+		"Questions Odoo did not answer (down, slow, too many pending): the SQL rules' answer was used, nothing granted that Odoo had not granted, by database.",
+		[]string{"db"}, nil)
+)
+
+func (c resolverCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- resolverRequestsDesc
+	ch <- resolverReusesDesc
+	ch <- resolverFallbacksDesc
+}
+
+func (c resolverCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.r.Stats() {
+		ch <- prometheus.MustNewConstMetric(resolverRequestsDesc, prometheus.CounterValue, float64(s.Requests), s.DB)
+		ch <- prometheus.MustNewConstMetric(resolverReusesDesc, prometheus.CounterValue, float64(s.Reuses), s.DB)
+		ch <- prometheus.MustNewConstMetric(resolverFallbacksDesc, prometheus.CounterValue, float64(s.Fallbacks), s.DB)
+	}
+}
+
 // handler serves /metrics in Prometheus' text (or negotiated) format.
 func (m *metrics) handler() http.Handler {
 	mux := http.NewServeMux()

@@ -131,7 +131,7 @@ func waitFor(t *testing.T, c *websocket.Conn, marker, forbidden string) {
 }
 
 func TestResolver_WebsocketSubscribesToOdoosChannels(t *testing.T) {
-	st := newOdooStandIn(t, 100*time.Millisecond)
+	st := newOdooStandIn(t, 300*time.Millisecond)
 	s := startServer(t, "17.0", "bus_channel_resolver = odoo", "odoo_http_url = "+st.URL)
 	db := s.db
 	st.setDB(t, db)
@@ -163,16 +163,18 @@ func TestResolver_WebsocketSubscribesToOdoosChannels(t *testing.T) {
 		t.Fatalf("Odoo was asked with cookie %q", cookie)
 	}
 
-	// Same session, same channels: from the cache.
+	// Same session, same channels, later: asked again (nothing is kept,
+	// Odoo reads memberships and groups at every subscribe).
 	c2 := wsDial(t, s, adminSID)
 	wsSubscribe(t, c2, lastBusRow(t, s))
 	send(custom, "again")
 	waitFor(t, c2, "again-", "")
-	if got := st.requests.Load(); got != 1 {
-		t.Fatalf("cache: %d requests to Odoo, want 1", got)
+	if got := st.requests.Load(); got != 2 {
+		t.Fatalf("a later identical subscribe: %d requests to Odoo, want 2", got)
 	}
 
-	// 8 sockets of another session subscribing at once: one request.
+	// 8 sockets of another session subscribing at once: they share
+	// requests.
 	const N = 8
 	conns := make([]*websocket.Conn, N)
 	last := lastBusRow(t, s)
@@ -186,8 +188,8 @@ func TestResolver_WebsocketSubscribesToOdoosChannels(t *testing.T) {
 	for _, c := range conns {
 		waitFor(t, c, "herd-", "")
 	}
-	if got := st.requests.Load(); got != 2 {
-		t.Fatalf("%d concurrent identical subscribes: %d requests in all, want 2", N, got)
+	if got := st.requests.Load() - 2; got >= N {
+		t.Fatalf("%d concurrent identical subscribes: %d requests, want fewer", N, got)
 	}
 }
 

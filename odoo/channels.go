@@ -23,17 +23,22 @@ var ErrBadChannel = errors.New("odoo: channel string rejected by Odoo")
 // subscribe with the client strings requested gives to id: what Odoo's
 // ir.websocket._prepare_subscribe_data returns for the database's version,
 // de-duplicated and in Odoo's order (the order peek_notifications shows).
-// Errors wrapping ErrBadChannel, ErrChannelAccess or ErrGuestToken mean
-// Odoo's subscribe would have raised: keep the previous subscription.
+// Errors wrapping ErrBadChannel, ErrChannelAccess or ErrGuestToken, and a
+// *RaisedError (a module's access check), mean Odoo's subscribe would
+// have raised: keep the previous subscription.
 func (d *Database) Channels(ctx context.Context, id Identity, requested []string) ([]string, error) {
 	rules, err := rulesFor(d.Version)
 	if err != nil {
 		return nil, err
 	}
-	if d.resolver != nil && id.viaOdoo {
-		return d.resolver.channels(ctx, d, id, requested)
+	if d.res.askAll && id.viaOdoo != nil {
+		return d.res.resolver.channels(ctx, d, id, requested)
 	}
-	return rules.Channels.channels(ctx, d, id, requested)
+	keys, err := rules.Channels.channels(ctx, d, id, requested)
+	if err != nil || len(d.res.judges) == 0 {
+		return keys, err
+	}
+	return d.judge(ctx, id, requested, keys)
 }
 
 // SendMissedPresences is the second half of Odoo's subscribe: presences of

@@ -117,16 +117,21 @@ func (d *Database) pollIdentity(ctx context.Context, uid int64, cookies map[stri
 // PollChannels returns the bus_bus.channel keys a poll listens to: the
 // client strings as that version stores them plus what the version's
 // bus/mail/im_chat/calendar controllers add, in Odoo's order and with
-// Odoo's duplicates (the order and list peek shows; protocol §8).
+// Odoo's duplicates (the order and list peek shows). A *RaisedError is
+// the exception Odoo's poll raises (a module's access check).
 func (d *Database) PollChannels(ctx context.Context, id Identity, requested []string) ([]string, error) {
 	rules, err := d.lpRules()
 	if err != nil {
 		return nil, err
 	}
-	if d.resolver != nil && id.viaOdoo {
-		return d.resolver.pollChannels(ctx, d, id, requested)
+	if d.res.askAll && id.viaOdoo != nil {
+		return d.res.resolver.pollChannels(ctx, d, id, requested)
 	}
-	return rules.Channels.pollChannels(ctx, d, id, requested)
+	keys, err := rules.Channels.pollChannels(ctx, d, id, requested)
+	if err != nil || len(d.res.judges) == 0 {
+		return keys, err
+	}
+	return d.judge(ctx, id, requested, keys)
 }
 
 // ClientChannel is the key a client string is stored under by this

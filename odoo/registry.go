@@ -75,7 +75,7 @@ func NewRegistry(cfg *config.Config, log *slog.Logger) *Registry {
 	}
 	r.filter = newDBFilter(cfg.DBFilter)
 	if cfg.BusChannelResolver != ResolverSQL {
-		r.resolver = NewOdooResolver(cfg.HTTPURL(), ResolverOptions{}, log)
+		r.resolver = NewOdooResolver(cfg.HTTPURL(), ResolverOptions{Workers: cfg.Workers}, log)
 	}
 	return r
 }
@@ -145,12 +145,12 @@ func (r *Registry) open(ctx context.Context, name string) (*Database, error) {
 		return nil, err // names the database
 	}
 	d := &Database{Name: name, Version: v, SQL: conn, Notify: r.notify}
-	res, how, err := chooseResolver(ctx, d, r.cfg.BusChannelResolver, r.resolver)
+	res, how, err := chooseResolution(ctx, d, r.cfg.BusChannelResolver, r.resolver)
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
-	d.resolver = res
+	d.res = res
 	r.log.Info("database opened", "db", name, "version", v.String(), "max_conns", n, "channels", how)
 	return d, nil
 }

@@ -14,66 +14,92 @@ import (
 // (bus_channel_resolver in odoo.conf).
 //
 // odoobus's SQL rules (channels_*.go) are the core modules' Python
-// overrides rewritten as queries. Any other module may override
-// ir.websocket._build_bus_channel_list (16.0+) or the bus controller's
-// _poll (8.0–15.0) and add channels odoobus cannot know; for those
-// databases the channel list is asked from Odoo's HTTP workers with the
-// client's own cookies (resolver_odoo.go), the way AnyCable asks the Rails
-// app. The choice is made once per database, when the registry opens it,
-// and lives in Database.resolver: handlers call Database.Channels /
+// overrides rewritten as queries, read afresh at every subscribe as Odoo
+// does. Other modules override ir.websocket._build_bus_channel_list
+// (16.0+) or the bus controller's _poll (8.0–15.0). Those listed in
+// channelModules come in two kinds:
+//
+//   - a module that only judges client strings it recognises (web_editor's
+//     "editor_collaboration:…"): the SQL rules build the list, and only
+//     such a string is judged — by SQL where the answer is certain, else by
+//     asking Odoo's HTTP workers about that one string (judge_editor.go);
+//   - a module that adds channels nobody requested and has no SQL rule:
+//     every subscription's whole list is asked from Odoo (resolver_odoo.go),
+//     with the client's own cookies, the way AnyCable asks the Rails app.
+//
+// The choice is made once per database, when the registry opens it, and
+// lives in Database.resolution: handlers call Database.Channels /
 // PollChannels as before.
 
 // Resolver modes (config.Config.BusChannelResolver).
 const (
-	ResolverAuto = "auto" // odoo when a module of channelModules is installed, else sql
-	ResolverSQL  = "sql"  // odoobus's rules only
-	ResolverOdoo = "odoo" // always ask Odoo (SQL rules only as the fallback)
+	ResolverAuto = "auto" // the SQL rules, asking Odoo only what they cannot judge
+	ResolverSQL  = "sql"  // odoobus's rules only: module strings stay plain strings
+	ResolverOdoo = "odoo" // every list from Odoo (SQL rules only as the fallback)
 )
 
-// channelModule is a module known to add bus channels the SQL rules do not
-// build, with where it does so.
+// channelModule is a module whose override of the channel building the
+// SQL rules of the core modules do not contain, in the versions
+// [Since, Until] (a zero Until: every later version).
 type channelModule struct {
-	Name   string
-	Source string
+	Name         string
+	Since, Until Version
+	Source       string
+	// Judge, when set, is the module's whole effect: it judges the client
+	// strings it recognises and adds nothing else. Nil: the module adds
+	// channels nobody requested, so "auto" asks Odoo for every list.
+	Judge *judgeRules
 }
 
-// channelModules are the installed modules that make "auto" ask Odoo: they
-// override the channel building (16.0+: ir.websocket._build_bus_channel_list;
-// 8.0–15.0: the bus controller's _poll), and odoobus has no SQL rule for
-// them. mail, calendar (9.0–15.0) and bus itself are built by the SQL rules
-// and are not listed. A listed module that adds nothing in some version only
-// costs a cached HTTP request per subscription; a missing one costs the
-// module's notifications, so entries marked "not verified" stay.
+func (m channelModule) covers(v Version) bool {
+	return !versionLess(v, m.Since) && (m.Until == (Version{}) || !versionLess(m.Until, v))
+}
+
+func versionLess(a, b Version) bool {
+	return a.Major < b.Major || (a.Major == b.Major && a.Minor < b.Minor)
+}
+
+// channelModules: every override of ir.websocket._build_bus_channel_list
+// (16.0+) and of the bus controller's _poll (8.0–15.0) in odoo/odoo besides
+// bus, mail and calendar (whose rules are the SQL rules), read at their
+// source, plus the enterprise modules known to override them. Modules not
+// listed (im_livechat, website_livechat, point_of_sale and the pos_*
+// modules in 11.0–17.0) override neither: their "pos_session-<id>-<token>"
+// and other strings are plain client strings, subscribed verbatim as Odoo
+// does.
 var channelModules = []channelModule{
-	// 'editor_collaboration:<model>:<field>:<id>' strings become record
-	// channels (db, 'editor_collaboration', model, field, id) after read and
-	// write access checks on the record and the field, for internal users
-	// (verified: odoo/odoo addons/web_editor/models/ir_websocket.py, 16.0+;
-	// addons/web_editor/controllers/bus.py EditorCollaborationController._poll,
-	// the 15.0 longpolling form, where a non-internal user gets AccessDenied).
-	{"web_editor", "addons/web_editor/models/ir_websocket.py; controllers/bus.py (15.0)"},
+	// 'editor_collaboration:<model>:<field>:<id>' strings also become
+	// record channels (db, 'editor_collaboration', model, field, id) after
+	// the read and write access checks on the record and the field.
+	{Name: "web_editor", Since: Version{15, 0}, Until: Version{15, 0}, Judge: &editorPoll15,
+		Source: "addons/web_editor/controllers/bus.py @15.0 (EditorCollaborationController._poll)"},
+	{Name: "web_editor", Since: Version{16, 0}, Until: Version{16, 0}, Judge: &editorWS16,
+		Source: "addons/web_editor/models/ir_websocket.py @16.0"},
+	{Name: "web_editor", Since: Version{17, 0}, Until: Version{17, 0}, Judge: &editorWS17,
+		Source: "addons/web_editor/models/ir_websocket.py @17.0"},
 	// Old im_livechat adds (db, 'typing.notification', '<uuid>-<partner>')
-	// per client channel (verified: addons/im_livechat/controllers/bus.py,
-	// an 8.0–10.0-era branch); later branches turn
-	// 'im_livechat.looking_for_help' into a group channel
-	// (addons/im_livechat/models/ir_websocket.py). 11.0–17.0 not verified.
-	{"im_livechat", "addons/im_livechat/controllers/bus.py; models/ir_websocket.py"},
+	// per client channel it finds (addons/im_livechat/controllers/bus.py,
+	// 8.0–10.0): channels nobody requested.
+	{Name: "im_livechat", Since: Version{8, 0}, Until: Version{10, 0},
+		Source: "addons/im_livechat/controllers/bus.py @8.0-10.0"},
 	// Enterprise collaborative spreadsheets: 'spreadsheet_collaborative_session…'
 	// strings become record channels (spreadsheet_edition ir.websocket 16.0+,
 	// documents_spreadsheet's BusController._poll 15.0; seen in public
-	// mirrors of the enterprise code, not in odoo/odoo).
-	{"spreadsheet_edition", "enterprise spreadsheet_edition/models/ir_websocket.py (16.0+)"},
-	{"documents_spreadsheet", "enterprise documents_spreadsheet/controllers/bus.py _poll (15.0)"},
-	// Point of Sale sessions: not verified (the issue names pos_*); listed
-	// to be safe.
-	{"point_of_sale", "not verified"},
+	// mirrors of the enterprise code, not in odoo/odoo). No SQL rule: Odoo
+	// is asked for every list.
+	{Name: "spreadsheet_edition", Since: Version{16, 0},
+		Source: "enterprise spreadsheet_edition/models/ir_websocket.py (16.0+)"},
+	{Name: "documents_spreadsheet", Since: Version{15, 0}, Until: Version{15, 0},
+		Source: "enterprise documents_spreadsheet/controllers/bus.py _poll (15.0)"},
 }
 
 // ChannelModules lists the module names "auto" looks for.
 func ChannelModules() []string {
-	out := make([]string, len(channelModules))
-	for i, m := range channelModules {
-		out[i] = m.Name
+	var out []string
+	for _, m := range channelModules {
+		if !slices.Contains(out, m.Name) {
+			out = append(out, m.Name)
+		}
 	}
 	return out
 }
@@ -102,27 +128,57 @@ func installedChannelModules(ctx context.Context, d *Database) ([]string, error)
 	return names, rows.Err()
 }
 
-// chooseResolver decides, once per database, whether d's channels come
-// from Odoo (r) or from the SQL rules (nil). Versions Odoo cannot be asked
-// on (8.0–10.0: no peek worth asking, see peekTable) stay on SQL.
-func chooseResolver(ctx context.Context, d *Database, mode string, r *OdooResolver) (*OdooResolver, string, error) {
+// resolution is how one database's channel lists are built.
+type resolution struct {
+	// resolver asks Odoo; nil = the SQL rules alone.
+	resolver *OdooResolver
+	// askAll: every list comes from Odoo (mode odoo, or a module of
+	// channelModules without a Judge is installed).
+	askAll bool
+	// judges: the installed modules' string judges (askAll false).
+	judges []*judgeRules
+}
+
+// chooseResolution decides, once per database, how d's channels are built,
+// and says so for the startup log. Versions Odoo cannot be asked on
+// (8.0–10.0: no peek worth asking, see peekTable) stay on SQL.
+func chooseResolution(ctx context.Context, d *Database, mode string, r *OdooResolver) (resolution, string, error) {
 	if r == nil || mode == ResolverSQL || mode == "" {
-		return nil, "sql", nil
+		return resolution{}, "sql", nil
 	}
 	if _, ok := peekFor(d.Version); !ok {
-		return nil, "sql (Odoo " + d.Version.String() + " has no peek to ask)", nil
+		return resolution{}, "sql (Odoo " + d.Version.String() + " has no peek to ask)", nil
 	}
+	r.counts(d.Name) // its counters exist from now on, at 0
 	if mode == ResolverOdoo {
-		return r, "odoo", nil
+		return resolution{resolver: r, askAll: true}, "odoo (every new subscription asks Odoo's HTTP workers: one request each)", nil
 	}
-	mods, err := installedChannelModules(ctx, d)
+	names, err := installedChannelModules(ctx, d)
 	if err != nil {
-		return nil, "", err
+		return resolution{}, "", err
 	}
-	if len(mods) == 0 {
-		return nil, "sql (auto: no module known to add channels)", nil
+	var res resolution
+	var judged, adders []string
+	for _, m := range channelModules {
+		if !slices.Contains(names, m.Name) || !m.covers(d.Version) {
+			continue
+		}
+		if m.Judge == nil {
+			adders = append(adders, m.Name)
+			continue
+		}
+		res.judges = append(res.judges, m.Judge)
+		judged = append(judged, m.Name+": "+m.Judge.Prefix+"…")
 	}
-	return r, "odoo (auto: " + strings.Join(mods, ", ") + ")", nil
+	if len(adders) > 0 {
+		return resolution{resolver: r, askAll: true}, "odoo (auto: " + strings.Join(adders, ", ") +
+			" add channels no SQL rule builds: every new subscription asks Odoo's HTTP workers, one request each)", nil
+	}
+	if len(res.judges) == 0 {
+		return resolution{}, "sql (auto: no module known to add channels)", nil
+	}
+	res.resolver = r
+	return res, "sql (auto; Odoo asked only about " + strings.Join(judged, ", ") + " strings)", nil
 }
 
 // withCookies marks id for the Odoo resolver when d uses it: the request's
@@ -130,10 +186,10 @@ func chooseResolver(ctx context.Context, d *Database, mode string, r *OdooResolv
 // cookie; sockets name their session with WithSession (their cookie map no
 // longer holds it).
 func (d *Database) withCookies(id Identity, cookies map[string]string, takeSID bool) Identity {
-	if d.resolver == nil {
+	if d.res.resolver == nil {
 		return id
 	}
-	id.viaOdoo = true
+	id.viaOdoo = &d.res
 	names := make([]string, 0, len(cookies))
 	for k := range cookies {
 		if k == "session_id" {
@@ -159,21 +215,34 @@ func (d *Database) withCookies(id Identity, cookies map[string]string, takeSID b
 }
 
 // WithSession names the session a socket acts with, for databases whose
-// channels come from Odoo (a no-op otherwise).
+// channels may be asked from Odoo (a no-op otherwise).
 func (id Identity) WithSession(sid string) Identity {
-	if id.viaOdoo {
+	if id.viaOdoo != nil {
 		id.sid = sid
 	}
 	return id
 }
 
 // SessionKey is what, beyond the user, makes two identities' channel lists
-// differ: "" unless the channels come from Odoo, then the session and
-// cookies asked with. Callers that share channel lists between identities
-// must include it in their key.
-func (id Identity) SessionKey() string {
-	if !id.viaOdoo {
+// of requested differ: "" unless Odoo may be asked about them (every list,
+// or a string a module judges), then the session and cookies asked with.
+// Callers that share channel lists between identities must include it in
+// their key.
+func (id Identity) SessionKey(requested []string) string {
+	if id.viaOdoo == nil || (!id.viaOdoo.askAll && !id.viaOdoo.judgesAny(requested)) {
 		return ""
 	}
 	return id.sid + "\x00" + id.cookie
+}
+
+// judgesAny reports whether a judge recognises one of requested.
+func (r *resolution) judgesAny(requested []string) bool {
+	for _, j := range r.judges {
+		for _, s := range requested {
+			if j.recognises(s) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -23,9 +23,9 @@ type Identity struct {
 	GuestID   int64 // mail.guest from the dgid cookie / mail.guest_<token>, 0 when none
 	Internal  bool  // res_users.share = false (an employee)
 
-	// Set only when the database's channels come from Odoo's HTTP workers
-	// (resolver.go): the session and cookies to ask with.
-	viaOdoo bool
+	// Set only when the database's channels may be asked from Odoo's HTTP
+	// workers (resolver.go): how, and the session and cookies to ask with.
+	viaOdoo *resolution
 	sid     string // session_id the request or socket acts with
 	cookie  string // the other request cookies, as a Cookie header
 }
@@ -46,7 +46,7 @@ type Database struct {
 
 	tok tokenCache // users.go: session token field set, read once
 
-	// resolver builds channel lists through Odoo's HTTP workers
-	// (bus_channel_resolver, resolver.go); nil = the SQL rules.
-	resolver *OdooResolver
+	// res says who builds channel lists (bus_channel_resolver,
+	// resolver.go); its zero value: the SQL rules alone.
+	res resolution
 }

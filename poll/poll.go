@@ -3,6 +3,7 @@ package poll
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"sync/atomic"
 	"time"
@@ -170,6 +171,11 @@ func (h *Handler) withPresence(ctx context.Context, rq *request, opts odoo.PollO
 }
 
 func (h *Handler) internal(row *Row, err error) *rpcError {
+	var raised *odoo.RaisedError
+	if errors.As(err, &raised) { // Odoo's poll raised it (a module's access check)
+		h.log.Info("poll refused", "err", err)
+		return h.serverError(row, raised.Name, raised.Message)
+	}
 	h.log.Warn("poll failed", "err", err)
 	return h.serverError(row, "Exception", err.Error())
 }

@@ -147,7 +147,7 @@ func (c *coalescedDB) Identity(ctx context.Context, uid int64, cookies map[strin
 
 // Channels returns a list shared between callers: read-only.
 func (c *coalescedDB) Channels(ctx context.Context, id odoo.Identity, requested []string) ([]string, error) {
-	key := identityKey(id) + "\x00" + strings.Join(requested, "\x00")
+	key := identityKey(id, requested) + "\x00" + strings.Join(requested, "\x00")
 	return c.channels.do(ctx, key, func(ctx context.Context) ([]string, error) {
 		return c.DB.Channels(ctx, id, requested)
 	})
@@ -170,9 +170,9 @@ func (c *coalescedDB) Poll(ctx context.Context, channels []string, last int64, i
 	})
 }
 
-func identityKey(id odoo.Identity) string {
+func identityKey(id odoo.Identity, requested []string) string {
 	return strconv.FormatInt(id.UID, 10) + "/" + strconv.FormatInt(id.PartnerID, 10) + "/" +
-		strconv.FormatInt(id.GuestID, 10) + "/" + strconv.FormatBool(id.Internal) + "/" + id.SessionKey()
+		strconv.FormatInt(id.GuestID, 10) + "/" + strconv.FormatBool(id.Internal) + "/" + id.SessionKey(requested)
 }
 
 // coalescers keeps one coalescedDB per database.

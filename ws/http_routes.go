@@ -432,7 +432,10 @@ func joinComma(s []string) string {
 // rpcFromOdoo maps the odoo package's "Odoo would have raised" errors to
 // the exception Odoo reports; other errors stay server faults.
 func rpcFromOdoo(err error) error {
+	var raised *odoo.RaisedError
 	switch {
+	case errors.As(err, &raised):
+		return serverError(raised.Name, raised.Message)
 	case errors.Is(err, odoo.ErrGuestToken), errors.Is(err, odoo.ErrBadChannel):
 		return serverError("builtins.ValueError", err.Error())
 	case errors.Is(err, odoo.ErrChannelAccess):
