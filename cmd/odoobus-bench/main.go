@@ -27,7 +27,7 @@
 // any target; the report says the target is the floor server.
 //
 //	odoobus-bench --url ws://127.0.0.1:8072/websocket --dsn "host=127.0.0.1 port=5432 user=odoo" \
-//	    --db mydb --sessions-dir ~/.local/share/Odoo/sessions --uids 2 \
+//	    --db mydb --sessions-dir ~/.local/share/Odoo/sessions --uids 2,6 \
 //	    --conns 5000 --channel broadcast --bursts 5 --burst-size 1 --server-pid $(pidof odoobus)
 //	odoobus-bench --floor --conns 5000 --bursts 10 --interval 1s --settle 3s
 package main

@@ -65,11 +65,13 @@ func parseOptions(args []string) (*options, error) {
 	fs.StringVar(&o.URL, "url", "ws://127.0.0.1:8072/websocket", "target websocket URL")
 	fs.StringVar(&o.Origin, "origin", "", "Origin header (default http://<host of --url>)")
 	fs.BoolVar(&o.AllowRemote, "allow-remote", false, "allow non-loopback targets")
-	fs.StringVar(&o.LoginURL, "login", "", "Odoo HTTP base URL for POST /web/session/authenticate (session source a)")
+	fs.StringVar(&o.LoginURL, "login", "", "Odoo HTTP base URL for POST /web/session/authenticate (session source a: one login, whose session every socket shares)")
 	fs.StringVar(&o.User, "user", "admin", "login for --login")
 	fs.StringVar(&o.Password, "password", "admin", "password for --login")
-	fs.StringVar(&o.SessionsDir, "sessions-dir", "", "Odoo session directory (<data_dir>/sessions) to write session files in (session source b)")
-	uids := fs.String("uids", "2", "comma-separated res_users ids the written sessions belong to, used in turn")
+	fs.StringVar(&o.SessionsDir, "sessions-dir", "", "Odoo session directory (<data_dir>/sessions) to write session files in (session source b: one session file per socket, "+
+		"for the --uids in turn; removed at the end)")
+	uids := fs.String("uids", "2,6", "comma-separated res_users ids the written sessions belong to, used in turn "+
+		"(one session file per socket; default admin 2 and demo 6, the internal users of a demo database)")
 	fs.BoolVar(&o.Public, "public", false, "send no session cookie (public sessions)")
 	fs.StringVar(&o.DSN, "dsn", "host=127.0.0.1 port=5432 user=postgres sslmode=disable", "PostgreSQL DSN without dbname (lib/pq key=value)")
 	fs.StringVar(&o.DB, "db", "", "Odoo database name")

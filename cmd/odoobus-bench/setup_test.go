@@ -1,16 +1,19 @@
 package main
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"testing"
 
 	"odoobus/odoo/odootest"
+	"odoobus/session"
 )
 
 // --setup-db builds a database whose ir_module_module is a real install's:
 // base,bus,mail by default (web_editor installed), the im_livechat and
-// point_of_sale variant with --setup-modules, the fixtures' rows with ”.
+// point_of_sale variant with --setup-modules, the fixtures' rows with ''.
 func TestSetupDB_RealModules(t *testing.T) {
 	dsn := odootest.DSN(t)
 	for _, c := range []struct {
@@ -64,5 +67,46 @@ func TestSetupDB_RealModules(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// With --sessions-dir and no --uids, every socket gets its own session
+// file, admin (2) and demo (6) in turn.
+func TestSessions_DistinctPerSocketByDefault(t *testing.T) {
+	name := odootest.NewDB(t, "17.0", odootest.Modules("base,bus,mail"))
+	dir := t.TempDir()
+	o, err := parseOptions([]string{"--dsn", odootest.DSN(t), "--db", name, "--sessions-dir", dir, "--conns", "6"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.UIDs) != 2 || o.UIDs[0] != odootest.AdminUID || o.UIDs[1] != odootest.DemoUID {
+		t.Fatalf("default uids %v, want [2 6]", o.UIDs)
+	}
+	sids, err := writeSessions(context.Background(), odootest.Open(t, name), o.SessionsDir, o.DB, o.UIDs, o.Conns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &session.Store{Dir: dir, Layout: session.LayoutSharded}
+	seen := map[string]bool{}
+	for i, sid := range sids {
+		if seen[sid] {
+			t.Fatalf("socket %d: sid %s already used", i, sid)
+		}
+		seen[sid] = true
+		b, err := os.ReadFile(store.Path(sid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := session.DecodeDict(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		uid, _ := s.Get("uid")
+		if want := o.UIDs[i%2]; fmt.Sprint(uid) != fmt.Sprint(want) {
+			t.Errorf("socket %d: uid %v, want %d", i, uid, want)
+		}
+	}
+	if len(seen) != o.Conns {
+		t.Errorf("%d sessions for %d sockets", len(seen), o.Conns)
 	}
 }
