@@ -13,7 +13,8 @@ import (
 
 // --setup-db builds a database whose ir_module_module is a real install's:
 // base,bus,mail by default (web_editor installed), the im_livechat and
-// point_of_sale variant with --setup-modules, the fixtures' rows with ''.
+// point_of_sale variant with --setup-modules, the fixtures' rows with an
+// empty --setup-modules.
 func TestSetupDB_RealModules(t *testing.T) {
 	dsn := odootest.DSN(t)
 	for _, c := range []struct {
