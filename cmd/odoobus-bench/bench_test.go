@@ -151,7 +151,7 @@ type odoobusServer struct {
 func startOdoobus(t *testing.T) odoobusServer {
 	t.Helper()
 	dsn := odootest.DSN(t)
-	name := odootest.NewDB(t, "17.0")
+	name := odootest.NewDB(t, "17.0", odootest.Modules("base,bus,mail")) // as --setup-db 17.0
 	c := odootest.Config(t, name)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	reg := odoo.NewRegistry(c, quiet)

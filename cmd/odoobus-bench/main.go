@@ -27,7 +27,7 @@
 // any target; the report says the target is the floor server.
 //
 //	odoobus-bench --url ws://127.0.0.1:8072/websocket --dsn "host=127.0.0.1 port=5432 user=odoo" \
-//	    --db mydb --sessions-dir ~/.local/share/Odoo/sessions --uids 2 \
+//	    --db mydb --sessions-dir ~/.local/share/Odoo/sessions --uids 2,6 \
 //	    --conns 5000 --channel broadcast --bursts 5 --burst-size 1 --server-pid $(pidof odoobus)
 //	odoobus-bench --floor --conns 5000 --bursts 10 --interval 1s --settle 3s
 package main
@@ -55,13 +55,12 @@ func main() {
 		os.Exit(2)
 	}
 	if opts.SetupDB != "" {
-		// A benchmark database for odoobus, built from the repository's
-		// captured schema (odoobus-bench runs from a checkout).
-		if err := odootest.Create(opts.DSN, opts.SetupDB, opts.DB); err != nil {
+		msg, err := setupDB(opts)
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "odoobus-bench: --setup-db:", err)
 			os.Exit(1)
 		}
-		fmt.Fprintf(os.Stderr, "database %s: Odoo %s schema and fixtures\n", opts.DB, opts.SetupDB)
+		fmt.Fprintln(os.Stderr, msg)
 		return
 	}
 	res, err := run(ctx, opts, os.Stderr)
@@ -78,4 +77,18 @@ func main() {
 		fmt.Fprintln(os.Stderr, "odoobus-bench:", err)
 		os.Exit(1)
 	}
+}
+
+// setupDB is --setup-db: a benchmark database for odoobus, built from the
+// repository's captured schema and fixtures (odoobus-bench runs from a
+// checkout), whose ir_module_module is a real install's (--setup-modules).
+func setupDB(o *options) (string, error) {
+	if err := odootest.Create(o.DSN, o.SetupDB, o.DB, odootest.Modules(o.SetupModules)); err != nil {
+		return "", err
+	}
+	mods := "the test fixtures' module rows"
+	if o.SetupModules != "" {
+		mods = "the modules of a real " + o.SetupModules + " install"
+	}
+	return fmt.Sprintf("database %s: Odoo %s schema and fixtures, %s", o.DB, o.SetupDB, mods), nil
 }

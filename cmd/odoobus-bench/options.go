@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"odoobus/odoo/odootest"
 )
 
 // options are the command-line settings.
@@ -29,6 +31,9 @@ type options struct {
 	DSN     string // lib/pq key=value DSN without dbname (trigger, pg_stat_activity)
 	DB      string // Odoo database
 	SetupDB string // Odoo version: (re)create DB from the repository's schema and fixtures, then exit
+	// SetupModules is the install whose real module list --setup-db loads
+	// (odootest.Modules; "" = the test fixtures' few rows).
+	SetupModules string
 
 	Conns       int
 	Concurrency int           // dials in flight
@@ -60,15 +65,21 @@ func parseOptions(args []string) (*options, error) {
 	fs.StringVar(&o.URL, "url", "ws://127.0.0.1:8072/websocket", "target websocket URL")
 	fs.StringVar(&o.Origin, "origin", "", "Origin header (default http://<host of --url>)")
 	fs.BoolVar(&o.AllowRemote, "allow-remote", false, "allow non-loopback targets")
-	fs.StringVar(&o.LoginURL, "login", "", "Odoo HTTP base URL for POST /web/session/authenticate (session source a)")
+	fs.StringVar(&o.LoginURL, "login", "", "Odoo HTTP base URL for POST /web/session/authenticate (session source a: one login, whose session every socket shares)")
 	fs.StringVar(&o.User, "user", "admin", "login for --login")
 	fs.StringVar(&o.Password, "password", "admin", "password for --login")
-	fs.StringVar(&o.SessionsDir, "sessions-dir", "", "Odoo session directory (<data_dir>/sessions) to write session files in (session source b)")
-	uids := fs.String("uids", "2", "comma-separated res_users ids the written sessions belong to, used in turn")
+	fs.StringVar(&o.SessionsDir, "sessions-dir", "", "Odoo session directory (<data_dir>/sessions) to write session files in (session source b: one session file per socket, "+
+		"for the --uids in turn; removed at the end)")
+	uids := fs.String("uids", "2,6", "comma-separated res_users ids the written sessions belong to, used in turn "+
+		"(one session file per socket; default admin 2 and demo 6, the internal users of a demo database)")
 	fs.BoolVar(&o.Public, "public", false, "send no session cookie (public sessions)")
 	fs.StringVar(&o.DSN, "dsn", "host=127.0.0.1 port=5432 user=postgres sslmode=disable", "PostgreSQL DSN without dbname (lib/pq key=value)")
 	fs.StringVar(&o.DB, "db", "", "Odoo database name")
-	fs.StringVar(&o.SetupDB, "setup-db", "", "(re)create --db with this Odoo version's schema and fixtures from the repository's testdata (e.g. 17.0), then exit")
+	fs.StringVar(&o.SetupDB, "setup-db", "", "(re)create --db with this Odoo version's captured schema and fixtures from the repository's testdata (e.g. 17.0), "+
+		"its ir_module_module being that of a real install of --setup-modules, then exit")
+	fs.StringVar(&o.SetupModules, "setup-modules", "base,bus,mail", "with --setup-db: the modules the database is a real install of (their dependencies and "+
+		"auto-installed modules such as web_editor included): "+strings.Join(odootest.ModuleInstalls(), " or ")+
+		" (17.0 only); empty: the test fixtures' few module rows")
 	fs.IntVar(&o.Conns, "conns", 1000, "number of websockets")
 	fs.IntVar(&o.Concurrency, "concurrency", 1000, "handshakes in flight")
 	fs.IntVar(&o.Sources, "sources", 0, "127.0.0.x source addresses to spread sockets over (0: one per 10,000)")
@@ -180,7 +191,7 @@ func (o *options) validate() error {
 // session source, PostgreSQL or the server process, which the floor mode
 // provides itself or does without.
 var floorRefused = []string{"url", "allow-remote", "login", "user", "password", "sessions-dir", "uids", "public",
-	"dsn", "db", "setup-db", "server-pid", "debug-url"}
+	"dsn", "db", "setup-db", "setup-modules", "server-pid", "debug-url"}
 
 func floorRefusedList() string {
 	return "--" + strings.Join(floorRefused, ", --")

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,17 +106,18 @@ var (
 
 // NewDB creates a fresh database holding Odoo version's captured schema and
 // fixtures (version "17.0" reads captures/odoo17 and fixtures/odoo17.sql) and
-// drops it when the test ends. The name is unique per call.
-func NewDB(t testing.TB, version string) string {
+// drops it when the test ends. The name is unique per call. Options are
+// Create's.
+func NewDB(t testing.TB, version string, opts ...Option) string {
 	t.Helper()
-	return NewNamedDB(t, version, "t_"+randHex(6))
+	return NewNamedDB(t, version, "t_"+randHex(6), opts...)
 }
 
 // NewNamedDB is NewDB with a chosen name; the database is dropped first if it exists.
-func NewNamedDB(t testing.TB, version, name string) string {
+func NewNamedDB(t testing.TB, version, name string, opts ...Option) string {
 	t.Helper()
 	dsn := DSN(t)
-	if err := Create(dsn, version, name); err != nil {
+	if err := Create(dsn, version, name, opts...); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -128,10 +130,70 @@ func NewNamedDB(t testing.TB, version, name string) string {
 	return name
 }
 
+// An Option changes what Create loads after the fixtures.
+type Option func(*createOptions)
+
+type createOptions struct {
+	install string // Modules
+}
+
+// Modules makes Create replace the fixtures' few ir_module_module rows by
+// the full module list of a real Odoo database of that version created with
+// demo data and `odoo-bin -i install` (the requested modules, their
+// dependencies and every auto-installed module, e.g. web_editor), from
+// testdata/fixtures/modules-NN[-variant].sql (each file says how it was
+// derived). Lists exist for install "base,bus,mail" (16.0, 17.0) and
+// "base,bus,mail,im_livechat,point_of_sale" (17.0); "" keeps the fixtures'
+// rows.
+func Modules(install string) Option {
+	return func(o *createOptions) { o.install = install }
+}
+
+// moduleLists names the file suffix of each module list (modules-NN<suffix>.sql).
+var moduleLists = map[string]string{
+	"base,bus,mail": "",
+	"base,bus,mail,im_livechat,point_of_sale": "-livechat-pos",
+}
+
+// ModuleInstalls lists the install strings Modules knows, for help texts.
+func ModuleInstalls() []string {
+	out := make([]string, 0, len(moduleLists))
+	for k := range moduleLists {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// readModules returns the module list SQL of Odoo major for install.
+func readModules(major, install string) ([]byte, error) {
+	suffix, ok := moduleLists[install]
+	if !ok {
+		return nil, fmt.Errorf("no module list for install %q (known: %s)", install, strings.Join(ModuleInstalls(), "; "))
+	}
+	b, err := os.ReadFile(filepath.Join(Root(), "testdata", "fixtures", "modules-"+major+suffix+".sql"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no module list for Odoo %s.0 install %q", major, install)
+	}
+	return b, err
+}
+
 // Create (re)creates database name on the server at dsn (a lib/pq DSN
 // without dbname) with Odoo version's schema and fixtures, as NewNamedDB
 // does, and leaves it there: odoobus-bench --setup-db uses it.
-func Create(dsn, version, name string) error {
+func Create(dsn, version, name string, opts ...Option) error {
+	var o createOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	major := strings.SplitN(version, ".", 2)[0]
+	var mods []byte // read first: an unknown list leaves an existing database alone
+	if o.install != "" {
+		var err error
+		if mods, err = readModules(major, o.install); err != nil {
+			return err
+		}
+	}
 	server, err := sql.Open("postgres", dsn+" dbname=postgres")
 	if err != nil {
 		return err
@@ -155,7 +217,6 @@ func Create(dsn, version, name string) error {
 	if _, err := server.Exec(`CREATE DATABASE "` + name + `" TEMPLATE template0 ENCODING 'UTF8'`); err != nil {
 		return err
 	}
-	major := strings.SplitN(version, ".", 2)[0]
 	schema, err := readSchema(major)
 	if err != nil {
 		return err
@@ -163,6 +224,9 @@ func Create(dsn, version, name string) error {
 	fixtures, err := readFixtures(major)
 	if err != nil {
 		return err
+	}
+	if mods != nil {
+		fixtures = append(append(fixtures, '\n'), mods...)
 	}
 	// A dedicated pool of one connection: the dump empties search_path.
 	db, err := sql.Open("postgres", dsn+" dbname="+name)

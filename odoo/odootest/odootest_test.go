@@ -50,3 +50,53 @@ func TestNewDB_DerivedVersions(t *testing.T) {
 		})
 	}
 }
+
+// Modules replaces the fixtures' module rows by a real install's list;
+// without it the fixtures' rows stay (the tests assert on them).
+func TestNewDB_Modules(t *testing.T) {
+	for _, c := range []struct {
+		version, install string
+		count            int
+		installed        []string
+		absent           []string
+	}{
+		{"17.0", "", 5, []string{"base", "bus", "mail", "auth_totp"}, []string{"web_editor"}},
+		{"17.0", "base,bus,mail", 23, []string{"base", "bus", "mail", "auth_totp", "web_editor", "web", "mail_bot"}, []string{"im_livechat", "point_of_sale"}},
+		{"16.0", "base,bus,mail", 23, []string{"base", "bus", "mail", "auth_totp", "web_editor"}, []string{"im_livechat"}},
+		{"17.0", "base,bus,mail,im_livechat,point_of_sale", 59, []string{"web_editor", "im_livechat", "point_of_sale", "stock", "account"}, []string{"website"}},
+	} {
+		t.Run(c.version+" "+c.install, func(t *testing.T) {
+			var opts []Option
+			if c.install != "" {
+				opts = append(opts, Modules(c.install))
+			}
+			db := Open(t, NewDB(t, c.version, opts...))
+			var n int
+			var base string
+			if err := db.QueryRow(`SELECT count(*), max(latest_version) FILTER (WHERE name = 'base') FROM ir_module_module`).Scan(&n, &base); err != nil {
+				t.Fatal(err)
+			}
+			if n != c.count || base != c.version+".1.3" {
+				t.Errorf("%d modules, base %s; want %d, %s.1.3", n, base, c.count, c.version)
+			}
+			for _, name := range c.installed {
+				var ok bool
+				if err := db.QueryRow(`SELECT EXISTS (SELECT FROM ir_module_module WHERE name = $1 AND state = 'installed')`, name).Scan(&ok); err != nil || !ok {
+					t.Errorf("%s not installed (%v)", name, err)
+				}
+			}
+			for _, name := range c.absent {
+				var ok bool
+				if err := db.QueryRow(`SELECT EXISTS (SELECT FROM ir_module_module WHERE name = $1 AND state = 'installed')`, name).Scan(&ok); err != nil || ok {
+					t.Errorf("%s installed (%v)", name, err)
+				}
+			}
+		})
+	}
+	if err := Create(DSN(t), "16.0", "t_never_created", Modules("base,bus,mail,im_livechat,point_of_sale")); err == nil {
+		t.Error("16.0 livechat/pos list accepted: there is none")
+	}
+	if err := Create(DSN(t), "17.0", "t_never_created", Modules("base,website")); err == nil {
+		t.Error("unknown install accepted")
+	}
+}
