@@ -68,18 +68,15 @@ func writeTestConf(t testing.TB, path string, dsn map[string]string, db, dataDir
 // odoobus against it until the test ends.
 func startServer(t testing.TB, version string, extraConf ...string) *server {
 	t.Helper()
-	return startServerPrepared(t, version, nil, extraConf...)
+	return startServerOnDB(t, version, nil, extraConf...)
 }
 
-// startServerPrepared is startServer with prepare run on the new database
-// before odoobus opens it (modules installed, rows odoobus reads once).
-func startServerPrepared(t testing.TB, version string, prepare func(*sql.DB), extraConf ...string) *server {
+// startServerOnDB is startServer on a database created with dbOpts (e.g.
+// odootest.Modules: the module list of a real install).
+func startServerOnDB(t testing.TB, version string, dbOpts []odootest.Option, extraConf ...string) *server {
 	t.Helper()
 	dsn := dsnFields(odootest.DSN(t))
-	db := odootest.NewDB(t, version)
-	if prepare != nil {
-		prepare(odootest.Open(t, db))
-	}
+	db := odootest.NewDB(t, version, dbOpts...)
 	dataDir := t.TempDir()
 	conf := writeTestConf(t, filepath.Join(dataDir, "odoo.conf"), dsn, db, dataDir, extraConf)
 	ctx, cancel := context.WithCancel(context.Background())

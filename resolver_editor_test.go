@@ -1,7 +1,6 @@
 package main
 
 import (
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -71,8 +70,40 @@ func newEditorOdoo(t *testing.T, refused ...string) *editorOdoo {
 	return o
 }
 
-func installWebEditor(db *sql.DB) {
-	db.Exec(`INSERT INTO ir_module_module (name, state, latest_version) VALUES ('web_editor', 'installed', '17.0.1.0')`)
+// realInstall: the module list of a real base,bus,mail install, with
+// web_editor and the other auto-installed modules.
+var realInstall = []odootest.Option{odootest.Modules("base,bus,mail")}
+
+// In the default configuration, on databases shaped like real installs, a
+// subscription whose strings no module judges asks Odoo nothing.
+func TestResolver_RealInstallsAskOdooNothing(t *testing.T) {
+	cases := []struct {
+		version, modules string
+		requested        []string
+	}{
+		{"16.0", "base,bus,mail", []string{"mail.channel_1", "odoo-presence-res.partner_3", "plain"}},
+		{"17.0", "base,bus,mail", []string{"discuss.channel_1", "odoo-presence-res.partner_3", "plain"}},
+		{"17.0", "base,bus,mail,im_livechat,point_of_sale", []string{"discuss.channel_1", "odoo-presence-res.partner_3", "pos_session-3-9f4ad80d22589c45fd5695781afcced5", "plain"}},
+	}
+	for _, c := range cases {
+		t.Run(c.version+"/"+c.modules, func(t *testing.T) {
+			od := newEditorOdoo(t)
+			s := startServerOnDB(t, c.version, []odootest.Option{odootest.Modules(c.modules)}, "odoo_http_url = "+od.URL)
+			s.writeSession(demoSID, odootest.DemoUID)
+			conn := wsDial(t, s, demoSID)
+			waitLog(t, s, `channels="sql (auto; Odoo asked only about web_editor: editor_collaboration:…`, 1)
+			wsSubscribeTo(t, conn, c.requested, lastBusRow(t, s))
+			for i, ch := range []string{odoo.ChannelKey(s.db, c.requested[len(c.requested)-1]), odoo.ChannelKey(s.db, "res.partner", odootest.DemoPartner)} {
+				marker := fmt.Sprintf("row-%d", i)
+				odootest.InsertBus(t, s.sql, ch, `{"type":"golden/test","payload":{"m":"`+marker+`"}}`)
+				odootest.Notify(t, ch)
+				waitFor(t, conn, marker, "")
+			}
+			if got := od.requests.Load(); got != 0 {
+				t.Fatalf("%d requests to Odoo", got)
+			}
+		})
+	}
 }
 
 func wsSubscribeTo(t *testing.T, c *websocket.Conn, channels []string, last int64) {
@@ -97,7 +128,7 @@ func waitLog(t *testing.T, s *server, text string, count int) {
 func TestResolver_WebEditorAuto(t *testing.T) {
 	const refused = "editor_collaboration:res.partner:comment:13"
 	od := newEditorOdoo(t, refused)
-	s := startServerPrepared(t, "17.0", installWebEditor, "odoo_http_url = "+od.URL)
+	s := startServerOnDB(t, "17.0", realInstall, "odoo_http_url = "+od.URL)
 	od.db.Store(s.db)
 	s.writeSession(demoSID, odootest.DemoUID)
 	n := 0
@@ -149,7 +180,7 @@ func TestResolver_WebEditorOdooDown(t *testing.T) {
 	down := httptest.NewServer(http.NotFoundHandler())
 	url := down.URL
 	down.Close()
-	s := startServerPrepared(t, "17.0", installWebEditor, "odoo_http_url = "+url)
+	s := startServerOnDB(t, "17.0", realInstall, "odoo_http_url = "+url)
 	s.writeSession(demoSID, odootest.DemoUID)
 	c := wsDial(t, s, demoSID)
 	wsSubscribeTo(t, c, []string{"editor_collaboration:res.partner:comment:7", "plain-c"}, lastBusRow(t, s))
@@ -168,7 +199,7 @@ func TestResolver_WebEditorOdooDown(t *testing.T) {
 // socket of the same session.
 func TestResolver_SubscribeReadsMembershipsNow(t *testing.T) {
 	od := newEditorOdoo(t)
-	s := startServerPrepared(t, "17.0", installWebEditor, "odoo_http_url = "+od.URL)
+	s := startServerOnDB(t, "17.0", realInstall, "odoo_http_url = "+od.URL)
 	s.writeSession(demoSID, odootest.DemoUID)
 	partner := odoo.ChannelKey(s.db, "res.partner", odootest.DemoPartner)
 	last := lastBusRow(t, s)

@@ -71,8 +71,9 @@ type Config struct {
 	// bus_channel_resolver (--bus-channel-resolver, ODOOBUS_BUS_CHANNEL_RESOLVER),
 	// "auto": who builds a subscription's channel list. "sql": odoobus's
 	// rules for the core modules; "odoo": Odoo's HTTP workers
-	// (odoo/resolver_odoo.go); "auto": odoo when the database has a module
-	// installed that adds channels (odoo/resolver.go), else sql.
+	// (odoo/resolver_odoo.go); "auto": the SQL rules, Odoo asked only about
+	// the strings an installed module judges, or for every list where a
+	// module adds channels no SQL rule builds (odoo/resolver.go).
 	BusChannelResolver string
 	// odoo_http_url (--odoo-http-url, ODOOBUS_ODOO_HTTP_URL): where Odoo's
 	// HTTP workers answer; "" = http://<http_interface or 127.0.0.1>:<http_port>
