@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"odoobus/odoo"
 	"regexp"
 	"testing"
 	"time"
@@ -399,5 +400,52 @@ func TestShutdown_Deadline(t *testing.T) {
 		t.Errorf("Shutdown: %v, want the deadline", err)
 	}
 	c.expectClose(1001, "")
+	c.expectEOF()
+}
+
+// TestClosing_GoingAwayAnswersPing: after the server's 1001 GOING_AWAY
+// (Shutdown) both rows keep answering PINGs until the client's CLOSE,
+// which is not echoed (addons/bus/websocket.py @16.0 @17.0:
+// Websocket._handle_control_frame sends the PONG whatever the state,
+// _close_sent makes the client's CLOSE end in _terminate).
+func TestClosing_GoingAwayAnswersPing(t *testing.T) {
+	for _, v := range []odoo.Version{{Major: 16, Minor: 0}, {Major: 17, Minor: 0}} {
+		t.Run(v.String(), func(t *testing.T) {
+			e := newEnv(t, testConfig())
+			e.reg.version = v
+			c := upgrade(t, e.addr, handshakeRequest("/websocket?version=17.0-1", nil))
+			e.waitConns(1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_ = e.srv.Shutdown(ctx)
+			}()
+			c.expectClose(1001, "")
+			c.sendFrame(opPing, "after close")
+			if f := c.expectFrame(opPong); string(f.payload) != "after close" {
+				t.Fatalf("PONG payload %q", f.payload)
+			}
+			c.sendClose(1001, "")
+			c.expectEOF()
+		})
+	}
+}
+
+// TestClosing_IdlePing: while it waits for the peer's CLOSE, an idle
+// socket still gets Odoo's inactivity PING (Websocket.get_messages @17.0:
+// no timeout applies outside OPEN, `if not readables:
+// self._send_ping_frame()` does).
+func TestClosing_IdlePing(t *testing.T) {
+	cfg := testConfig()
+	cfg.Inactivity = 100 * time.Millisecond
+	cfg.CloseWait = time.Minute
+	e := newEnv(t, cfg)
+	ua := map[string]string{"User-Agent": "Mozilla/5.0 Firefox/121.0"}
+	c := upgrade(t, e.addr, handshakeRequest("/websocket?version=16.0-1", ua))
+	c.expectClose(1000, "OUTDATED_VERSION")
+	if f := c.expectFrame(opPing); len(f.payload) != 0 {
+		t.Fatalf("PING payload %q", f.payload)
+	}
+	c.sendClose(1000, "")
 	c.expectEOF()
 }
