@@ -212,16 +212,29 @@ func TestHandshake_TokenMismatch(t *testing.T) {
 	}
 }
 
-// TestHandshake_ExplicitSession: a session_id query parameter is used but
-// never sent back as a cookie.
+// TestHandshake_ExplicitSession: on 16.0 a session_id query parameter is
+// used but never sent back as a cookie (Request._get_session_and_dbname,
+// odoo/http.py @16.0); 17.0 reads the cookie only (odoo/http.py @17.0),
+// so the same request is a new public session with its cookie.
 func TestHandshake_ExplicitSession(t *testing.T) {
 	e := newEnv(t, testConfig())
-	c := upgrade(t, e.addr, handshakeRequest("/websocket?version=17.0-1&session_id="+adminSID, map[string]string{"Cookie": ""}))
+	e.reg.version = odoo.Version{Major: 16, Minor: 0}
+	c := upgrade(t, e.addr, handshakeRequest("/websocket?session_id="+adminSID, map[string]string{"Cookie": ""}))
 	if sc := c.resp.Header.Values("Set-Cookie"); len(sc) != 0 {
 		t.Errorf("Set-Cookie %q for an explicit session", sc)
 	}
 	if _, touched := e.store.calls(); len(touched) != 1 || touched[0] != adminSID {
 		t.Errorf("touched %v", touched)
+	}
+
+	e = newEnv(t, testConfig())
+	c = upgrade(t, e.addr, handshakeRequest("/websocket?version=17.0-1&session_id="+adminSID, map[string]string{"Cookie": ""}))
+	m := cookieRE.FindStringSubmatch(c.resp.Header.Get("Set-Cookie"))
+	if m == nil || m[1] == adminSID {
+		t.Fatalf("17.0 Set-Cookie %q, want a new public session", c.resp.Header.Get("Set-Cookie"))
+	}
+	if saved, touched := e.store.calls(); len(touched) != 0 || len(saved) != 1 || saved[0] != m[1] {
+		t.Errorf("17.0 saved %v touched %v, want only the new public session", saved, touched)
 	}
 }
 
