@@ -123,9 +123,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	// A client that has not sent its request head within header_timeout
 	// (10 s) is dropped (slowloris).
+	// Request heads over the gevent worker's limits (request line, header
+	// line, header count) get its 414/400 before net/http parses them
+	// (listen.LimitHeads), so net/http's own head limit must not be lower.
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: seconds(cfg.HeaderTimeout),
+		MaxHeaderBytes:    listen.MaxHeadBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
@@ -147,7 +151,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	served := make(chan error, len(lns))
 	for _, ln := range lns {
-		go func() { served <- srv.Serve(ln) }()
+		go func() { served <- srv.Serve(listen.LimitHeads(ln)) }()
 	}
 	log.Info("odoobus listening", "addr", lns[0].Addr().String(), "listeners", len(lns), "version", buildVersion())
 	if ready != nil {

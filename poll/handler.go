@@ -249,16 +249,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // 404 page, as Odoo's router does there.
 func (h *Handler) begin(ctx context.Context, r *http.Request) (*request, *httpError) {
 	rq := &request{r: r}
-	rq.sid, rq.explicit = r.URL.Query().Get("session_id"), true
-	if rq.sid == "" {
-		rq.sid = r.Header.Get("X-Openerp-Session-Id")
-	}
-	if rq.sid == "" {
-		rq.explicit = false
-		if ck, err := r.Cookie("session_id"); err == nil {
-			rq.sid = ck.Value
-		}
-	}
+	// Every version serving /longpolling (8.0–15.0) reads ?session_id=,
+	// then X-Openerp-Session-Id, then the cookie (Root.setup_session).
+	rq.sid, rq.explicit = session.RequestSID(r, true)
 	// Any layout finds a flat file; which one is written is the row's.
 	if rq.sid != "" {
 		sess, err := h.store(session.LayoutFlat).Get(rq.sid)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"odoobus/odoo"
+	"odoobus/session"
 )
 
 // poll is /longpolling/poll (protocol §3.1, §6): check the params, update
@@ -37,10 +38,7 @@ func (h *Handler) poll(ctx, reqCtx context.Context, rq *request, req *rpcRequest
 	if raw, ok := req.params["options"]; ok && string(raw) != "null" {
 		_ = json.Unmarshal(raw, &opts)
 	}
-	cookies := map[string]string{}
-	for _, c := range rq.r.Cookies() {
-		cookies[c.Name] = c.Value
-	}
+	cookies := session.Cookies(rq.r.Header)
 	id, err := rq.db.PollIdentity(ctx, rq.uid, cookies)
 	if err != nil {
 		return nil, h.internal(row, err)

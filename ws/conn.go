@@ -280,7 +280,12 @@ func (c *conn) readFailed(err error) {
 	switch {
 	case errors.As(err, &cl):
 		if c.closeSent {
-			c.terminateLocked() // Odoo would send a second CLOSE, then terminate
+			// After its own CLOSE Odoo still parses every frame; an error
+			// goes through _handle_transport_error → disconnect(code),
+			// which sends a second CLOSE with the error's code, none of
+			// them clean, and terminates (addons/bus/websocket.py @16.0
+			// @17.0, Websocket._handle_transport_error, _send_frame).
+			c.closeAgainLocked(cl)
 		} else {
 			c.closeLocked(cl) // no-op when a CLOSE is already queued
 		}
@@ -398,6 +403,17 @@ func (c *conn) closeLocked(cl *Close) {
 	c.enqueueLocked(outFrame{op: opClose, close: cl})
 }
 
+// closeAgainLocked queues the second CLOSE Odoo sends when a frame read
+// after its first CLOSE fails (readFailed). Its code is never a clean one,
+// so writing it terminates the connection (closeWrittenLocked).
+func (c *conn) closeAgainLocked(cl *Close) {
+	if c.terminating {
+		return
+	}
+	c.log.Debug("closing websocket again", "code", uint16(cl.Code), "label", cl.Label(), "reason", cl.Reason)
+	c.enqueueLocked(outFrame{op: opClose, close: cl})
+}
+
 // enqueueLocked appends a frame and makes sure the pump runs.
 func (c *conn) enqueueLocked(f outFrame) {
 	if c.terminating {
@@ -455,8 +471,13 @@ func (c *conn) pump() {
 		c.queue[0] = outFrame{}
 		c.queue = c.queue[1:]
 		c.queueBytes -= len(f.data)
-		if c.closeSent && f.op != opClose {
-			continue // nothing follows our CLOSE (gorilla refuses it anyway)
+		if c.closeSent && !isControl(f.op) {
+			// No data after our CLOSE; control frames still go: Odoo
+			// answers a PING with a PONG while it waits for the peer's
+			// CLOSE (Websocket._handle_control_frame, whose _send_frame
+			// does not look at the state; addons/bus/websocket.py @16.0
+			// @17.0), pings an idle socket, and may send a second CLOSE.
+			continue
 		}
 		// Start waiting for the answer before the write: the answer may be
 		// read before this goroutine gets the lock back.
@@ -487,18 +508,18 @@ func (c *conn) write(f outFrame) error {
 		return c.writeText(f.data, deadline)
 	case opRest:
 		return c.writeRest(f.data, deadline)
-	case opClose:
-		p := make([]byte, 2+len(f.close.Reason))
-		binary.BigEndian.PutUint16(p, uint16(f.close.Code))
-		copy(p[2:], f.close.Reason)
-		return c.ws.WriteControl(websocket.CloseMessage, p, deadline)
 	default:
-		// gorilla leaves its deadline set; clear it for the non-blocking
-		// text writes (write.go).
-		if err := c.ws.WriteControl(int(f.op), f.data, deadline); err != nil {
-			return err
+		// PING, PONG and CLOSE are encoded here, not by gorilla, which
+		// refuses any frame after a CLOSE while Odoo still answers PINGs
+		// (and may send a second CLOSE) in its CLOSING state.
+		p := f.data
+		if f.op == opClose {
+			p = make([]byte, 2+len(f.close.Reason))
+			binary.BigEndian.PutUint16(p, uint16(f.close.Code))
+			copy(p[2:], f.close.Reason)
 		}
-		return c.nc.SetWriteDeadline(time.Time{})
+		b := appendFrameHeader(make([]byte, 0, 2+len(p)), f.op, len(p))
+		return c.writeRest(append(b, p...), deadline)
 	}
 }
 

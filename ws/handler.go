@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -228,9 +229,9 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	// With a session watcher, the session read below also serves the
 	// socket's first message: the sid is watched from before the read, so
 	// a change after it is seen (sessioncache.go).
-	watchedSID, watchGen := s.watchBeforeRead(r)
-	if watchedSID != "" {
-		defer s.watcher().Unregister(watchedSID)
+	watchedSIDs, watchGen := s.watchBeforeRead(r)
+	for _, sid := range watchedSIDs {
+		defer s.watcher().Unregister(sid)
 	}
 	q := s.resolveRequest(ctx, w, r)
 	if q == nil {
@@ -324,7 +325,7 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 			r.URL.Query().Get("version") != row.WorkerVersion,
 		log: log.With("sid", session.ShortSID(socketSID)),
 	})
-	if sess != nil && watchedSID == socketSID {
+	if sess != nil && slices.Contains(watchedSIDs, socketSID) {
 		c.seedSession(sess, watchGen)
 	}
 	if !s.track(c) {
@@ -338,15 +339,10 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	}()
 }
 
-// cookieMap is httprequest.cookies: the first value of each name.
+// cookieMap is httprequest.cookies: werkzeug's parse, the first value of
+// each name.
 func cookieMap(r *http.Request) map[string]string {
-	m := map[string]string{}
-	for _, ck := range r.Cookies() {
-		if _, ok := m[ck.Name]; !ok {
-			m[ck.Name] = ck.Value
-		}
-	}
-	return m
+	return session.Cookies(r.Header)
 }
 
 func (s *Server) track(c *conn) bool {

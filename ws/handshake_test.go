@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"odoobus/odoo"
 	"regexp"
 	"testing"
 	"time"
@@ -211,16 +212,29 @@ func TestHandshake_TokenMismatch(t *testing.T) {
 	}
 }
 
-// TestHandshake_ExplicitSession: a session_id query parameter is used but
-// never sent back as a cookie.
+// TestHandshake_ExplicitSession: on 16.0 a session_id query parameter is
+// used but never sent back as a cookie (Request._get_session_and_dbname,
+// odoo/http.py @16.0); 17.0 reads the cookie only (odoo/http.py @17.0),
+// so the same request is a new public session with its cookie.
 func TestHandshake_ExplicitSession(t *testing.T) {
 	e := newEnv(t, testConfig())
-	c := upgrade(t, e.addr, handshakeRequest("/websocket?version=17.0-1&session_id="+adminSID, map[string]string{"Cookie": ""}))
+	e.reg.version = odoo.Version{Major: 16, Minor: 0}
+	c := upgrade(t, e.addr, handshakeRequest("/websocket?session_id="+adminSID, map[string]string{"Cookie": ""}))
 	if sc := c.resp.Header.Values("Set-Cookie"); len(sc) != 0 {
 		t.Errorf("Set-Cookie %q for an explicit session", sc)
 	}
 	if _, touched := e.store.calls(); len(touched) != 1 || touched[0] != adminSID {
 		t.Errorf("touched %v", touched)
+	}
+
+	e = newEnv(t, testConfig())
+	c = upgrade(t, e.addr, handshakeRequest("/websocket?version=17.0-1&session_id="+adminSID, map[string]string{"Cookie": ""}))
+	m := cookieRE.FindStringSubmatch(c.resp.Header.Get("Set-Cookie"))
+	if m == nil || m[1] == adminSID {
+		t.Fatalf("17.0 Set-Cookie %q, want a new public session", c.resp.Header.Get("Set-Cookie"))
+	}
+	if saved, touched := e.store.calls(); len(touched) != 0 || len(saved) != 1 || saved[0] != m[1] {
+		t.Errorf("17.0 saved %v touched %v, want only the new public session", saved, touched)
 	}
 }
 
@@ -399,5 +413,52 @@ func TestShutdown_Deadline(t *testing.T) {
 		t.Errorf("Shutdown: %v, want the deadline", err)
 	}
 	c.expectClose(1001, "")
+	c.expectEOF()
+}
+
+// TestClosing_GoingAwayAnswersPing: after the server's 1001 GOING_AWAY
+// (Shutdown) both rows keep answering PINGs until the client's CLOSE,
+// which is not echoed (addons/bus/websocket.py @16.0 @17.0:
+// Websocket._handle_control_frame sends the PONG whatever the state,
+// _close_sent makes the client's CLOSE end in _terminate).
+func TestClosing_GoingAwayAnswersPing(t *testing.T) {
+	for _, v := range []odoo.Version{{Major: 16, Minor: 0}, {Major: 17, Minor: 0}} {
+		t.Run(v.String(), func(t *testing.T) {
+			e := newEnv(t, testConfig())
+			e.reg.version = v
+			c := upgrade(t, e.addr, handshakeRequest("/websocket?version=17.0-1", nil))
+			e.waitConns(1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_ = e.srv.Shutdown(ctx)
+			}()
+			c.expectClose(1001, "")
+			c.sendFrame(opPing, "after close")
+			if f := c.expectFrame(opPong); string(f.payload) != "after close" {
+				t.Fatalf("PONG payload %q", f.payload)
+			}
+			c.sendClose(1001, "")
+			c.expectEOF()
+		})
+	}
+}
+
+// TestClosing_IdlePing: while it waits for the peer's CLOSE, an idle
+// socket still gets Odoo's inactivity PING (Websocket.get_messages @17.0:
+// no timeout applies outside OPEN, `if not readables:
+// self._send_ping_frame()` does).
+func TestClosing_IdlePing(t *testing.T) {
+	cfg := testConfig()
+	cfg.Inactivity = 100 * time.Millisecond
+	cfg.CloseWait = time.Minute
+	e := newEnv(t, cfg)
+	ua := map[string]string{"User-Agent": "Mozilla/5.0 Firefox/121.0"}
+	c := upgrade(t, e.addr, handshakeRequest("/websocket?version=16.0-1", ua))
+	c.expectClose(1000, "OUTDATED_VERSION")
+	if f := c.expectFrame(opPing); len(f.payload) != 0 {
+		t.Fatalf("PING payload %q", f.payload)
+	}
+	c.sendClose(1000, "")
 	c.expectEOF()
 }

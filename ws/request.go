@@ -37,22 +37,31 @@ type odooRequest struct {
 // resolveRequest reads the session, picks the database and its version
 // row. On failure it has written Odoo's answer (404 without a database or
 // rules, 500 on a backend fault) and returns nil.
+//
+// Which sources name the session is the row's rule (ExplicitSID), and the
+// row is known only once the session's database is: the request is first
+// resolved with the explicit sources, and again from the cookie alone when
+// the row it reached reads only the cookie (17.0), as Odoo would have
+// done from the start.
 func (s *Server) resolveRequest(ctx context.Context, w http.ResponseWriter, r *http.Request) *odooRequest {
-	q := &odooRequest{log: s.log}
+	q, fail := s.resolve(ctx, r, true)
+	if fail == nil && q.explicit && !q.row.ExplicitSID {
+		q.log.Debug("explicit session id ignored: this version reads the session_id cookie only", "sid", session.ShortSID(q.sid))
+		q, fail = s.resolve(ctx, r, false)
+	}
+	if fail != nil {
+		fail.write(w)
+		return nil
+	}
+	return q
+}
 
-	// Session: query session_id, X-Openerp-Session-Id (explicit: never
-	// sent back as a cookie), else the session_id cookie.
-	q.sid, q.explicit = r.URL.Query().Get("session_id"), true
-	if q.sid == "" {
-		q.sid = r.Header.Get("X-Openerp-Session-Id")
-	}
-	if q.sid == "" {
-		q.explicit = false
-		if ck, err := r.Cookie("session_id"); err == nil {
-			q.sid = ck.Value
-		}
-		q.cookieSID = q.sid
-	}
+// resolve is one resolution of the request's session, database and row,
+// with or without the explicit sid sources; it writes nothing.
+func (s *Server) resolve(ctx context.Context, r *http.Request, explicitSources bool) (*odooRequest, *httpError) {
+	q := &odooRequest{log: s.log}
+	q.sid, q.explicit = session.RequestSID(r, explicitSources)
+	q.cookieSID = session.CookieSID(r.Header)
 	if q.sid == "" {
 		q.sid, q.fresh = session.NewSID(), true
 	} else {
@@ -73,8 +82,7 @@ func (s *Server) resolveRequest(ctx context.Context, w http.ResponseWriter, r *h
 			q.fresh = true
 		default:
 			q.log.Error("session store read failed", "sid", session.ShortSID(q.sid), "err", err)
-			errInternal.write(w)
-			return nil
+			return nil, errInternal
 		}
 	}
 	var sessDB string
@@ -86,13 +94,11 @@ func (s *Server) resolveRequest(ctx context.Context, w http.ResponseWriter, r *h
 	dbName, err := s.reg.Select(ctx, q.host, sessDB)
 	if errors.Is(err, odoo.ErrNoDatabase) || (err == nil && dbName == "") {
 		// No database: the no-db routing map has no bus route.
-		errNotFound.write(w)
-		return nil
+		return nil, errNotFound
 	}
 	if err != nil {
 		q.log.Error("database selection failed", "host", q.host, "err", err)
-		errInternal.write(w)
-		return nil
+		return nil, errInternal
 	}
 	q.dbName = dbName
 	q.log = q.log.With("db", dbName)
@@ -108,20 +114,18 @@ func (s *Server) resolveRequest(ctx context.Context, w http.ResponseWriter, r *h
 	db, ver, err := s.reg.Open(ctx, dbName)
 	if err != nil {
 		q.log.Error("database unavailable", "err", err)
-		errInternal.write(w)
-		return nil
+		return nil, errInternal
 	}
 	q.db = db
 	q.row = versionFor(ver)
 	if q.row == nil {
 		q.log.Warn("no websocket rules for this Odoo version", "version", ver.String())
-		errNotFound.write(w)
-		return nil
+		return nil, errNotFound
 	}
 	if q.invalid && !q.row.KeepInvalidSID {
 		q.sid, q.invalid = session.NewSID(), false
 	}
-	return q
+	return q, nil
 }
 
 // authenticate is ir.http._authenticate for auth='public': a session whose

@@ -42,30 +42,26 @@ func (s *Server) watcher() SessionWatcher {
 	return s.watch
 }
 
-// watchBeforeRead registers the request's sid (the session_id query
-// parameter, X-Openerp-Session-Id header or cookie, as resolveRequest reads
-// it) with the watcher before the handshake reads the file, and returns it
-// with the generation to seed the socket's cache with ("" when there is no
-// watcher or no valid sid). The caller unregisters it.
-func (s *Server) watchBeforeRead(r *http.Request) (string, uint64) {
+// watchBeforeRead registers the sids the request may name (the explicit
+// one from ?session_id= or X-Openerp-Session-Id and the cookie's: which
+// one counts is the version row's rule, known only after the read) with
+// the watcher before the handshake reads the file, and returns them with
+// the generation to seed the socket's cache with (none when there is no
+// watcher or no valid sid). The caller unregisters them.
+func (s *Server) watchBeforeRead(r *http.Request) ([]string, uint64) {
 	w := s.watcher()
 	if w == nil {
-		return "", 0
+		return nil, 0
 	}
-	sid := r.URL.Query().Get("session_id")
-	if sid == "" {
-		sid = r.Header.Get("X-Openerp-Session-Id")
-	}
-	if sid == "" {
-		if ck, err := r.Cookie("session_id"); err == nil {
-			sid = ck.Value
+	var sids []string
+	explicit, _ := session.RequestSID(r, true)
+	for _, sid := range []string{explicit, session.CookieSID(r.Header)} {
+		if session.ValidSID(sid) && (len(sids) == 0 || sids[0] != sid) {
+			w.Register(sid)
+			sids = append(sids, sid)
 		}
 	}
-	if !session.ValidSID(sid) {
-		return "", 0
-	}
-	w.Register(sid)
-	return sid, w.Gen()
+	return sids, w.Gen()
 }
 
 // seedSession fills the socket's session cache with the handshake's read

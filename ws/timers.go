@@ -67,6 +67,13 @@ func keepAliveFor(cfg *Config) time.Duration {
 func (c *conn) wakeLocked(now time.Time, idle bool) error {
 	c.lastWake = now
 	if c.state != stateOpen {
+		// CLOSING, waiting for the peer's CLOSE after ours: no timeout
+		// applies, but an idle wake-up still sends the PING
+		// (Websocket.get_messages @16.0 @17.0: `if not readables:
+		// self._send_ping_frame()` whatever the state).
+		if idle && c.closeSent {
+			c.enqueueLocked(outFrame{op: opPing})
+		}
 		return nil
 	}
 	if now.Sub(c.openedAt) >= c.keepAlive {

@@ -47,6 +47,12 @@ type version struct {
 	// X-Content-Type-Options: nosniff (17.0 captures; absent from every
 	// 16.0 response).
 	Nosniff bool
+	// ExplicitSID: a sid in ?session_id= or X-Openerp-Session-Id names the
+	// request's session before the cookie does, and is never sent back as
+	// a cookie (Request._get_session_and_dbname, odoo/http.py @16.0). 17.0
+	// reads the session_id cookie only (odoo/http.py @17.0): such a sid is
+	// ignored and the request goes on with the cookie's session, or public.
+	ExplicitSID bool
 	// OnClosedRoute: POST /websocket/on_closed exists (17.0
 	// WebsocketController.on_websocket_closed; not in 16.0, §7).
 	OnClosedRoute bool
@@ -67,6 +73,7 @@ var versions = []version{
 		CookieExpiresYear: false,
 		KeepInvalidSID:    true,
 		Nosniff:           false,
+		ExplicitSID:       true,
 		OnClosedRoute:     false,
 	},
 	{
@@ -79,6 +86,7 @@ var versions = []version{
 		CookieExpiresYear: true,
 		KeepInvalidSID:    false, // ws_handshake_variants.json bad_cookie_garbage: a new sid
 		Nosniff:           true,
+		ExplicitSID:       false, // odoo/http.py @17.0: sid = httprequest.cookies.get('session_id')
 		OnClosedRoute:     true,
 	},
 }

@@ -17,8 +17,9 @@ import (
 // deeper write path (odoobus-bench CPU profile, 5,000 sockets). Here the
 // frame is tried once with a non-blocking write(2); only when the socket
 // buffer is full is the rest written with a deadline. Control frames
-// (PING, PONG, CLOSE) still go through gorilla's WriteControl; the pump is
-// the only writer of both, so frames never interleave.
+// (PING, PONG, CLOSE) are encoded by conn.write and written with a
+// deadline; the pump is the only writer of both, so frames never
+// interleave.
 
 // opRest is an internal queue entry: the unwritten end of a frame whose
 // start a non-blocking write already sent (deliverInlineLocked). It is
