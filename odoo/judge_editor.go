@@ -24,7 +24,7 @@ import (
 //
 // The checks are, in order: the subscriber's kind, the model
 // (self.env[model] raises KeyError for an unknown one), the record's
-// existence (17.0: a missing record is skipped), then read and write
+// existence (late 16.0 and 17.0: a missing record is skipped), then read and write
 // access: check_access_rights (ir_model_access), check_field_access_rights
 // (the field's Python `groups`, which no table holds:
 // ir_model_fields_group_rel is left empty by Odoo) and check_access_rule
@@ -47,22 +47,36 @@ type judgeRules struct {
 	// every subscriber (16.0+: ir.websocket's env always has a user, the
 	// public one for a public session).
 	PublicPlain bool
-	// RefuseNonInternal: a subscriber that is not an internal user gets
-	// AccessDenied (not self.env.user._is_internal()).
-	RefuseNonInternal bool
+	// Refuse says which subscribers get AccessDenied before any check.
+	Refuse editorGate
 	// SkipMissing: a record that does not exist is skipped, no exception
-	// (17.0: `if not document.exists(): continue`).
+	// (late 16.0 and 17.0: `if not document.exists(): continue`).
 	SkipMissing bool
 }
+
+// editorGate is web_editor's first check of the subscriber.
+type editorGate int
+
+const (
+	// refuseNonInternal: `not user._is_internal()` (15.0 has_group
+	// base.group_user, 16.0): portal and public users are refused.
+	refuseNonInternal editorGate = iota
+	// refusePublic: `user._is_public()` (17.0): portal users go on to the
+	// access checks.
+	refusePublic
+)
 
 // editorRe is the regular expression of every era, with Python's Unicode
 // \w ([\p{L}\p{N}_]) and \d (\p{Nd}) on str.
 var editorRe = regexp.MustCompile(`^editor_collaboration:([\p{L}\p{N}_]+(?:\.[\p{L}\p{N}_]+)*):([\p{L}\p{N}_]+):(\p{Nd}+)`)
 
+// One row per era (addons/web_editor/controllers/bus.py @15.0,
+// models/ir_websocket.py @16.0 and @17.0). Early 16.0 had no existence
+// check; odoobus follows late 16.0, as it does for Origin.
 var (
-	editorPoll15 = judgeRules{Prefix: "editor_collaboration:", re: editorRe, PublicPlain: true, RefuseNonInternal: true}
-	editorWS16   = judgeRules{Prefix: "editor_collaboration:", re: editorRe, RefuseNonInternal: true}
-	editorWS17   = judgeRules{Prefix: "editor_collaboration:", re: editorRe, RefuseNonInternal: true, SkipMissing: true}
+	editorPoll15 = judgeRules{Prefix: "editor_collaboration:", re: editorRe, PublicPlain: true, Refuse: refuseNonInternal}
+	editorWS16   = judgeRules{Prefix: "editor_collaboration:", re: editorRe, Refuse: refuseNonInternal, SkipMissing: true}
+	editorWS17   = judgeRules{Prefix: "editor_collaboration:", re: editorRe, Refuse: refusePublic, SkipMissing: true}
 )
 
 // editorTarget is what a recognised string names.
@@ -111,8 +125,8 @@ type editorFacts struct {
 	read, write bool // ir_model_access grants the subscriber read / write
 }
 
-// editorFactsQuery: $1 uid (an internal user: every era refuses the
-// others first), $2 model, $3 the default table name. ir_model_access as
+// editorFactsQuery: $1 uid (a logged-in user: every era refuses the
+// public user first), $2 model, $3 the default table name. ir_model_access as
 // ir.model.access.check reads it: active rows of the model whose group is
 // empty or one of the user's groups (res_groups_users_rel holds the
 // implied groups too).
@@ -155,7 +169,7 @@ func (j *judgeRules) judgeString(ctx context.Context, d *Database, id Identity, 
 	if j.PublicPlain && id.UID == 0 {
 		return "", nil
 	}
-	if j.RefuseNonInternal && !id.Internal {
+	if (j.Refuse == refuseNonInternal && !id.Internal) || (j.Refuse == refusePublic && id.UID == 0) {
 		return "", accessDenied()
 	}
 	f, err := readEditorFacts(ctx, d, id, t)

@@ -87,7 +87,9 @@ func TestJudgeEditor17(t *testing.T) {
 		{"Odoo refuses", demo, []string{denied, "plain"}, "odoo.exceptions.AccessError", false, 1},
 		{"allowed and refused", demo, []string{"editor_collaboration:res.partner:comment:7", denied}, "odoo.exceptions.AccessError", false, 2},
 		{"public", public, []string{"editor_collaboration:res.partner:comment:7", "plain"}, "odoo.exceptions.AccessDenied", false, 0},
-		{"portal", portal, []string{"editor_collaboration:res.partner:comment:7"}, "odoo.exceptions.AccessDenied", false, 0},
+		// 17.0 refuses only the public user at once: a portal user meets
+		// the access rights (no write on res.partner).
+		{"portal", portal, []string{"editor_collaboration:res.partner:comment:7"}, "odoo.exceptions.AccessError", false, 0},
 		{"unknown model", demo, []string{"editor_collaboration:no.such.model:x:1"}, "builtins.KeyError", false, 0},
 		{"no read access", demo, []string{"editor_collaboration:ir.config_parameter:value:1"}, "odoo.exceptions.AccessError", false, 0},
 		{"no write access", demo, []string{"editor_collaboration:res.users:signature:2"}, "odoo.exceptions.AccessError", false, 0},
@@ -225,9 +227,9 @@ func TestJudgeEditor_OdooDown(t *testing.T) {
 	}
 }
 
-// 16.0 has no existence check: a missing record is asked like any other
-// (Odoo's check_access_rule decides), and 15.0's poll leaves the string
-// plain for a public session.
+// 16.0 refuses every user that is not internal at once (portal too), and
+// skips a missing record like 17.0 (late 16.0); 15.0's poll leaves the
+// string plain for a public session and has no existence check.
 func TestJudgeEditor_Eras(t *testing.T) {
 	var db string
 	st := editorStandIn(t, &db, nil)
@@ -239,10 +241,22 @@ func TestJudgeEditor_Eras(t *testing.T) {
 		t.Fatal(err)
 	}
 	id = id.WithSession("0cec69ea87b41579dd265fa44b87b931ca170d72")
-	keys, err := d.Channels(ctx, id, []string{"editor_collaboration:res.partner:comment:999999999"})
-	if err != nil || st.requests.Load() != 1 ||
-		!slices.Contains(keys, ChannelKey(d.Name, "editor_collaboration", "res.partner", "comment", 999999999)) {
+	keys, err := d.Channels(ctx, id, []string{"editor_collaboration:res.partner:comment:999999999", "plain"})
+	if err != nil || st.requests.Load() != 0 || len(keys) == 0 ||
+		slices.Contains(keys, ChannelKey(d.Name, "editor_collaboration", "res.partner", "comment", 999999999)) {
 		t.Fatalf("16.0 missing record: %q %v, %d requests", keys, err, st.requests.Load())
+	}
+	portal, err := d.Identity(ctx, odootest.PortalUID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raised *RaisedError
+	if _, err := d.Channels(ctx, portal.WithSession("x"), []string{"editor_collaboration:res.partner:comment:7"}); !errors.As(err, &raised) ||
+		raised.Name != "odoo.exceptions.AccessDenied" {
+		t.Fatalf("16.0 portal: %v, want AccessDenied", err)
+	}
+	if _, err := d.Channels(ctx, id, []string{"editor_collaboration:res.partner:comment:7"}); err != nil || st.requests.Load() != 1 {
+		t.Fatalf("16.0 allowed: %v, %d requests", err, st.requests.Load())
 	}
 
 	st15 := editorStandIn(t, &db, nil)

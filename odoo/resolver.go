@@ -61,12 +61,14 @@ func versionLess(a, b Version) bool {
 
 // channelModules: every override of ir.websocket._build_bus_channel_list
 // (16.0+) and of the bus controller's _poll (8.0–15.0) in odoo/odoo besides
-// bus, mail and calendar (whose rules are the SQL rules), read at their
-// source, plus the enterprise modules known to override them. Modules not
-// listed (im_livechat, website_livechat, point_of_sale and the pos_*
-// modules in 11.0–17.0) override neither: their "pos_session-<id>-<token>"
-// and other strings are plain client strings, subscribed verbatim as Odoo
-// does.
+// bus, mail, im_chat and calendar (whose rules are the SQL rules), read at
+// their source, plus the enterprise modules known to override them.
+// point_of_sale, the pos_* modules, website, website_livechat, hr_holidays
+// and spreadsheet have no ir_websocket.py in any branch, nor a _poll
+// override; im_livechat has none in 11.0–17.0: their
+// "pos_session-<id>-<token>" and other strings are plain client strings,
+// subscribed verbatim as Odoo does. hr_presence (16.0+) overrides
+// _update_bus_presence only (README, deliberate differences).
 var channelModules = []channelModule{
 	// 'editor_collaboration:<model>:<field>:<id>' strings also become
 	// record channels (db, 'editor_collaboration', model, field, id) after
