@@ -248,3 +248,27 @@ func TestResolver_SubscribeReadsMembershipsNow(t *testing.T) {
 		t.Fatalf("plain subscribes asked Odoo %d times", got)
 	}
 }
+
+// The resolver's counters per database on /metrics: present at 0 once the
+// database is open, a request for an editor string, a fallback when Odoo
+// is down (reuses: odoo's TestJudgeEditor_CoalescesNoCache).
+func TestMetrics_Resolver(t *testing.T) {
+	od := newEditorOdoo(t)
+	s := startServerOnDB(t, "17.0", realInstall, "odoo_http_url = "+od.URL, "metrics_addr = 127.0.0.1:0")
+	mm := metricsAddrRE.FindStringSubmatch(s.stderr.String())
+	if mm == nil {
+		t.Fatalf("no metrics listener in the log:\n%s", s.stderr.String())
+	}
+	s.writeSession(demoSID, odootest.DemoUID)
+	c := wsDial(t, s, demoSID)
+	key := func(name string) string { return name + `{db="` + s.db + `"}` }
+	waitMetric(t, mm[1], key("odoobus_resolver_requests_total"), eq(0))
+	wsSubscribeTo(t, c, []string{"editor_collaboration:res.partner:comment:7"}, lastBusRow(t, s))
+	m := waitMetric(t, mm[1], key("odoobus_resolver_requests_total"), eq(1))
+	if m[key("odoobus_resolver_reuses_total")] != 0 || m[key("odoobus_resolver_fallbacks_total")] != 0 {
+		t.Fatalf("reuses %v, fallbacks %v after one question", m[key("odoobus_resolver_reuses_total")], m[key("odoobus_resolver_fallbacks_total")])
+	}
+	od.Close() // Odoo down from now on
+	wsSubscribeTo(t, c, []string{"editor_collaboration:res.partner:comment:9"}, lastBusRow(t, s))
+	waitMetric(t, mm[1], key("odoobus_resolver_fallbacks_total"), eq(1))
+}
