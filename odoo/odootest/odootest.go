@@ -105,8 +105,9 @@ var (
 )
 
 // NewDB creates a fresh database holding Odoo version's captured schema and
-// fixtures (version "17.0" reads captures/odoo17 and fixtures/odoo17.sql) and
-// drops it when the test ends. The name is unique per call. Options are
+// fixtures (version "17.0" reads captures/odoo17 and fixtures/odoo17.sql; a
+// variant name such as "17.0x" reads its own, see variants) and drops it
+// when the test ends. The name is unique per call. Options are
 // Create's.
 func NewDB(t testing.TB, version string, opts ...Option) string {
 	t.Helper()
@@ -178,15 +179,29 @@ func readModules(major, install string) ([]byte, error) {
 	return b, err
 }
 
+// variants are test databases of a version built from another capture of
+// it than captures/odooNN: the version name, the dump (under testdata/) and
+// the fixtures (under testdata/fixtures/), which hold their own module list.
+var variants = map[string]struct{ schema, fixtures string }{
+	// Odoo 17.0 with website live chat, web_editor and Point of Sale
+	// (captures/odoo17-modules/README.md).
+	"17.0x": {"captures/odoo17-modules/schema-17x.sql", "odoo17x.sql"},
+}
+
 // Create (re)creates database name on the server at dsn (a lib/pq DSN
 // without dbname) with Odoo version's schema and fixtures, as NewNamedDB
-// does, and leaves it there: odoobus-bench --setup-db uses it.
+// does, and leaves it there: odoobus-bench --setup-db uses it. version is
+// "NN.0" or a variant name ("17.0x").
 func Create(dsn, version, name string, opts ...Option) error {
 	var o createOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
 	major := strings.SplitN(version, ".", 2)[0]
+	variant, isVariant := variants[version]
+	if isVariant && o.install != "" {
+		return fmt.Errorf("version %s has its own module list: no Modules option", version)
+	}
 	var mods []byte // read first: an unknown list leaves an existing database alone
 	if o.install != "" {
 		var err error
@@ -217,11 +232,18 @@ func Create(dsn, version, name string, opts ...Option) error {
 	if _, err := server.Exec(`CREATE DATABASE "` + name + `" TEMPLATE template0 ENCODING 'UTF8'`); err != nil {
 		return err
 	}
-	schema, err := readSchema(major)
-	if err != nil {
-		return err
+	var schema, fixtures []byte
+	if isVariant {
+		schema, err = os.ReadFile(filepath.Join(Root(), "testdata", variant.schema))
+		if err == nil {
+			fixtures, err = os.ReadFile(filepath.Join(Root(), "testdata", "fixtures", variant.fixtures))
+		}
+	} else {
+		schema, err = readSchema(major)
+		if err == nil {
+			fixtures, err = readFixtures(major)
+		}
 	}
-	fixtures, err := readFixtures(major)
 	if err != nil {
 		return err
 	}

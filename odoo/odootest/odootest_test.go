@@ -100,3 +100,22 @@ func TestNewDB_Modules(t *testing.T) {
 		t.Error("unknown install accepted")
 	}
 }
+
+// The "17.0x" variant is the live chat / web_editor / POS capture's schema
+// with its own fixtures and module list; a Modules option is refused.
+func TestNewDB_Variant17x(t *testing.T) {
+	db := Open(t, NewDB(t, "17.0x"))
+	var base string
+	var modules int
+	err := db.QueryRow(`SELECT (SELECT latest_version FROM ir_module_module WHERE name = 'base'),
+		(SELECT count(*) FROM ir_module_module WHERE state = 'installed')`).Scan(&base, &modules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base != "17.0.1.3" || modules != 66 {
+		t.Fatalf("base %s, %d modules installed; want 17.0.1.3, 66", base, modules)
+	}
+	if err := Create(DSN(t), "17.0x", "t_variant_refused", Modules("base,bus,mail")); err == nil {
+		t.Fatal("Modules accepted on 17.0x")
+	}
+}
