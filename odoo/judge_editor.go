@@ -163,30 +163,36 @@ func readEditorFacts(ctx context.Context, d *Database, id Identity, t editorTarg
 	return f, nil
 }
 
-// judgeString judges one recognised string s: the record channel to add
-// ("" for none) or the exception Odoo's subscribe raises.
-func (j *judgeRules) judgeString(ctx context.Context, d *Database, id Identity, s string, t editorTarget) (string, error) {
+// precheck is the part of the judgement SQL can make: done is true when
+// the answer is known (key "" for no record channel, or the exception);
+// otherwise Odoo must be asked.
+func (j *judgeRules) precheck(ctx context.Context, d *Database, id Identity, t editorTarget) (done bool, err error) {
 	if j.PublicPlain && id.UID == 0 {
-		return "", nil
+		return true, nil
 	}
 	if (j.Refuse == refuseNonInternal && !id.Internal) || (j.Refuse == refusePublic && id.UID == 0) {
-		return "", accessDenied()
+		return true, accessDenied()
 	}
 	f, err := readEditorFacts(ctx, d, id, t)
 	if err != nil {
-		return "", err
+		return true, err
 	}
 	switch {
 	case !f.model:
-		return "", &RaisedError{Name: "builtins.KeyError", Message: fmt.Sprintf("'%s'", t.Model)}
+		return true, &RaisedError{Name: "builtins.KeyError", Message: fmt.Sprintf("'%s'", t.Model)}
 	case f.table && !f.exists && j.SkipMissing:
-		return "", nil
+		return true, nil
 	case !f.read:
-		return "", accessError(t.Model, "read")
+		return true, accessError(t.Model, "read")
 	case !f.write:
-		return "", accessError(t.Model, "write")
+		return true, accessError(t.Model, "write")
 	}
-	// The field's groups and the record rules: Odoo decides.
+	return false, nil // the field's groups and the record rules: Odoo decides
+}
+
+// ask asks Odoo about the one string s: the record channel to add ("" for
+// none) or the exception Odoo raised.
+func (j *judgeRules) ask(ctx context.Context, d *Database, id Identity, s string, t editorTarget) (string, error) {
 	r := d.res.resolver
 	pk, ok := peekFor(d.Version)
 	if r == nil || id.viaOdoo == nil || !ok {
@@ -214,13 +220,20 @@ func (j *judgeRules) judgeString(ctx context.Context, d *Database, id Identity, 
 }
 
 // judge applies d's judges to keys, the list the SQL rules built for
-// requested: each recognised string is judged once, in the client's order;
+// requested: each recognised string is judged once, in the client's order,
+// first by SQL for all of them, then by Odoo for those SQL left open;
 // the record channels are placed after the plain strings' channels, where
 // Odoo's list has them (appended to the strings before mail and bus add
 // theirs; judges exist from 15.0 on, where every client string is the
 // channel [db, s]). An exception is returned as Odoo's subscribe raises it.
 func (d *Database) judge(ctx context.Context, id Identity, requested []string, keys []string) ([]string, error) {
-	var extra []string
+	// Everything SQL can refuse is refused before Odoo is asked anything.
+	type question struct {
+		j *judgeRules
+		s string
+		t editorTarget
+	}
+	var ask []question
 	seen := map[string]bool{}
 	for _, j := range d.res.judges {
 		for _, s := range requested {
@@ -229,13 +242,23 @@ func (d *Database) judge(ctx context.Context, id Identity, requested []string, k
 				continue
 			}
 			seen[s] = true
-			k, err := j.judgeString(ctx, d, id, s, t)
+			done, err := j.precheck(ctx, d, id, t)
 			if err != nil {
 				return nil, err
 			}
-			if k != "" && !slices.Contains(keys, k) && !slices.Contains(extra, k) {
-				extra = append(extra, k)
+			if !done {
+				ask = append(ask, question{j, s, t})
 			}
+		}
+	}
+	var extra []string
+	for _, q := range ask {
+		k, err := q.j.ask(ctx, d, id, q.s, q.t)
+		if err != nil {
+			return nil, err
+		}
+		if k != "" && !slices.Contains(keys, k) && !slices.Contains(extra, k) {
+			extra = append(extra, k)
 		}
 	}
 	if len(extra) == 0 {

@@ -85,6 +85,8 @@ func TestJudgeEditor17(t *testing.T) {
 		{"allowed", demo, []string{"editor_collaboration:res.partner:comment:7", "plain"}, "", true, 1},
 		{"suffix ignored", demo, []string{"editor_collaboration:res.partner:comment:7:tail"}, "", true, 1},
 		{"Odoo refuses", demo, []string{denied, "plain"}, "odoo.exceptions.AccessError", false, 1},
+		// capture demo_mixed: SQL refuses the second string, Odoo is not asked about the first
+		{"allowed and refused by SQL", demo, []string{"editor_collaboration:res.partner:comment:10", "editor_collaboration:res.users:signature:2"}, "odoo.exceptions.AccessError", false, 0},
 		{"allowed and refused", demo, []string{"editor_collaboration:res.partner:comment:7", denied}, "odoo.exceptions.AccessError", false, 2},
 		{"public", public, []string{"editor_collaboration:res.partner:comment:7", "plain"}, "odoo.exceptions.AccessDenied", false, 0},
 		// 17.0 refuses only the public user at once: a portal user meets
