@@ -244,6 +244,9 @@ func Create(dsn, version, name string, opts ...Option) error {
 			fixtures, err = readFixtures(major)
 		}
 	}
+	if err == nil {
+		fixtures, err = expandIncludes(fixtures)
+	}
 	if err != nil {
 		return err
 	}
@@ -267,6 +270,24 @@ func Create(dsn, version, name string, opts ...Option) error {
 		return fmt.Errorf("fixtures %s: %w", version, err)
 	}
 	return nil
+}
+
+// includeRe is a fixture line that stands for a shared file of
+// testdata/fixtures ("-- include: access.sql").
+var includeRe = regexp.MustCompile(`(?m)^-- include: ([\w.-]+)$`)
+
+// expandIncludes replaces each include line of fixtures by its file.
+func expandIncludes(fixtures []byte) ([]byte, error) {
+	var err error
+	out := includeRe.ReplaceAllFunc(fixtures, func(line []byte) []byte {
+		name := includeRe.FindSubmatch(line)[1]
+		b, e := os.ReadFile(filepath.Join(Root(), "testdata", "fixtures", string(name)))
+		if e != nil && err == nil {
+			err = e
+		}
+		return b
+	})
+	return out, err
 }
 
 // uncaptured says how a version without a capture is built from the spec
