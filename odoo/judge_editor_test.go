@@ -45,6 +45,16 @@ func editorStandIn(t *testing.T, db *string, refused map[string]string) *standIn
 	})
 }
 
+// demoIdentity is demo's identity with a session to ask Odoo with.
+func demoIdentity(t *testing.T, d *Database) Identity {
+	t.Helper()
+	id, err := d.Identity(ctxT(t), odootest.DemoUID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id.WithSession("0cec69ea87b41579dd265fa44b87b931ca170d72")
+}
+
 // editorDB is a database of version whose web_editor judge asks st.
 func editorDB(t *testing.T, version string, judge *judgeRules, st *standIn) (*Database, *OdooResolver) {
 	t.Helper()
@@ -168,11 +178,7 @@ func TestJudgeEditor_CoalescesNoCache(t *testing.T) {
 	d, res := editorDB(t, "17.0", &editorWS17, st)
 	db = d.Name
 	ctx := ctxT(t)
-	id, err := d.Identity(ctx, odootest.DemoUID, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id = id.WithSession("0cec69ea87b41579dd265fa44b87b931ca170d72")
+	id := demoIdentity(t, d)
 	req := []string{"editor_collaboration:res.partner:comment:7"}
 	var wg sync.WaitGroup
 	for range 5 {
@@ -207,11 +213,7 @@ func TestJudgeEditor_OdooDown(t *testing.T) {
 	down.Close()
 	d, res := editorDB(t, "17.0", &editorWS17, st)
 	ctx := ctxT(t)
-	id, err := d.Identity(ctx, odootest.DemoUID, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id = id.WithSession("0cec69ea87b41579dd265fa44b87b931ca170d72")
+	id := demoIdentity(t, d)
 	req := []string{"editor_collaboration:res.partner:comment:7", "plain"}
 	keys, err := d.Channels(ctx, id, req)
 	if err != nil {
@@ -238,11 +240,7 @@ func TestJudgeEditor_Eras(t *testing.T) {
 	d, _ := editorDB(t, "16.0", &editorWS16, st)
 	db = d.Name
 	ctx := ctxT(t)
-	id, err := d.Identity(ctx, odootest.DemoUID, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id = id.WithSession("0cec69ea87b41579dd265fa44b87b931ca170d72")
+	id := demoIdentity(t, d)
 	keys, err := d.Channels(ctx, id, []string{"editor_collaboration:res.partner:comment:999999999", "plain"})
 	if err != nil || st.requests.Load() != 0 || len(keys) == 0 ||
 		slices.Contains(keys, ChannelKey(d.Name, "editor_collaboration", "res.partner", "comment", 999999999)) {
