@@ -119,3 +119,22 @@ func TestNewDB_Variant17x(t *testing.T) {
 		t.Fatal("Modules accepted on 17.0x")
 	}
 }
+
+// 18.0: its own dump with the 17.0 fixtures (the 18.0 demo data has the
+// same ids): base says 18.0, and 18.0's new columns are there.
+func TestNewDB_Odoo18(t *testing.T) {
+	db := Open(t, NewDB(t, "18.0"))
+	var base string
+	var members, separatorColumn int
+	err := db.QueryRow(`SELECT
+		(SELECT latest_version FROM ir_module_module WHERE name = 'base'),
+		(SELECT count(*) FROM discuss_channel_member WHERE partner_id = $1),
+		(SELECT count(*) FROM information_schema.columns WHERE table_name = 'discuss_channel_member' AND column_name = 'new_message_separator')`,
+		DemoPartner).Scan(&base, &members, &separatorColumn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if base != "18.0.1.3" || members == 0 || separatorColumn != 1 {
+		t.Fatalf("base %s, demo's memberships %d, new_message_separator column %d", base, members, separatorColumn)
+	}
+}
