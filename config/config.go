@@ -75,6 +75,10 @@ type Config struct {
 	// the strings an installed module judges, or for every list where a
 	// module adds channels no SQL rule builds (odoo/resolver.go).
 	BusChannelResolver string
+	// addons_path (--addons-path): Odoo's module directories, comma
+	// separated, as odoo.conf has them; odoobus reads the websocket worker
+	// version of Odoo's bus module there (AddonsPaths).
+	AddonsPath string
 	// odoo_http_url (--odoo-http-url, ODOOBUS_ODOO_HTTP_URL): where Odoo's
 	// HTTP workers answer; "" = http://<http_interface or 127.0.0.1>:<http_port>
 	// (OdooHTTPURL).
@@ -95,6 +99,7 @@ type kind uint8
 const (
 	kString kind = iota // text; "" = unset
 	kPath               // data_dir: normalized; "" = default
+	kPathList           // addons_path: comma-separated paths, each normalized
 	kCount              // integer >= 0
 	kPort               // integer 0–65535
 	kFloat              // finite number >= 0
@@ -139,6 +144,7 @@ var keys = []keyDef{
 	{name: "http_port", kind: kPort, field: func(c *Config) any { return &c.HTTPPort }},
 	{name: "proxy_mode", kind: kBool, field: func(c *Config) any { return &c.ProxyMode }},
 	{name: "workers", kind: kCount, field: func(c *Config) any { return &c.Workers }},
+	{name: "addons_path", kind: kPathList, field: func(c *Config) any { return &c.AddonsPath }},
 	{name: "log_level", kind: kChoice, choices: logLevels, field: func(c *Config) any { return &c.LogLevel }},
 	{name: "websocket_keep_alive_timeout", kind: kCount, field: func(c *Config) any { return &c.WebsocketKeepAliveTimeout }},
 	{name: "websocket_rate_limit_burst", kind: kCount, field: func(c *Config) any { return &c.WebsocketRateLimitBurst }},
@@ -359,6 +365,16 @@ func (c *Config) set(def *Config, s setting, getenv func(string) string) error {
 	} else if k.kind == kPath {
 		p := dst.(*string)
 		*p = normalizePath(*p, getenv)
+	} else if k.kind == kPathList {
+		// odoo/tools/config.py _check_addons_path: each entry normalized.
+		p := dst.(*string)
+		var list []string
+		for _, e := range strings.Split(*p, ",") {
+			if e = normalizePath(e, getenv); e != "" {
+				list = append(list, e)
+			}
+		}
+		*p = strings.Join(list, ",")
 	}
 	c.sources[s.key] = s.from
 	return nil
@@ -433,6 +449,16 @@ func parseBool(raw string) (bool, error) {
 // SessionDir is where Odoo keeps web sessions: data_dir/sessions
 // (odoo/tools/config.py configmanager.session_dir).
 func (c *Config) SessionDir() string { return filepath.Join(c.DataDir, "sessions") }
+
+// AddonsPaths is addons_path as Odoo reads it: the comma-separated
+// entries, each stripped, with $VARS and ~ expanded, made absolute (done
+// when the value is read).
+func (c *Config) AddonsPaths() []string {
+	if c.AddonsPath == "" {
+		return nil
+	}
+	return strings.Split(c.AddonsPath, ",")
+}
 
 // ListenAddr is http_interface:gevent_port for net.Listen. An empty
 // interface listens on every address (Odoo binds 0.0.0.0; Go's ":port" also

@@ -134,6 +134,7 @@ func TestLoad_SampleFiles(t *testing.T) {
 				GeventPort: 8072, HTTPInterface: "127.0.0.1", HTTPPort: 8069, ProxyMode: true, Workers: 9,
 				LogLevel: "warn", WebsocketKeepAliveTimeout: 1800, WebsocketRateLimitBurst: 20, WebsocketRateLimitDelay: 0.1,
 				DrainTimeout: 10, HeaderTimeout: 10, BusChannelResolver: "auto",
+				AddonsPath: "/opt/odoo/odoo/addons,/opt/odoo/addons,/opt/odoo/custom",
 				ConfigFile: c.ConfigFile,
 			}
 			if !equalConfig(*c, want) {
@@ -323,7 +324,7 @@ func TestLoad_Errors(t *testing.T) {
 		{"PGPORT", "", []string{"PGPORT", "x"}, nil, `env PGPORT = "x": not a port number (0-65535)`, "PGPORT", ErrPortRange},
 		{"flag", "", nil, []string{"--db_port=abc"}, `flag --db_port = "abc": not an integer`, "--db_port", ErrNotInteger},
 		{"flag short", "", nil, []string{"-p", "x"}, `flag -p = "x": not an integer`, "-p", ErrNotInteger},
-		{"unknown flag", "", nil, []string{"--addons-path=/x"}, `flag --addons-path: unknown flag`, "--addons-path", ErrUnknownFlag},
+		{"unknown flag", "", nil, []string{"--save=/x"}, `flag --save: unknown flag`, "--save", ErrUnknownFlag},
 		{"missing flag value", "", nil, []string{"--db_host"}, `flag --db_host: flag needs a value`, "--db_host", ErrFlagValue},
 		{"value on a switch", "", nil, []string{"--proxy-mode=1"}, `flag --proxy-mode = "1": flag takes no value`, "--proxy-mode", ErrFlagNoValue},
 		{"no section header", "", nil, nil, "", "", ErrNoSection},

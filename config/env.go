@@ -31,6 +31,7 @@ var envNames = []struct{ env, key string }{
 	{"ODOOBUS_HTTP_PORT", "http_port"},
 	{"ODOOBUS_PROXY_MODE", "proxy_mode"},
 	{"ODOOBUS_WORKERS", "workers"},
+	{"ODOOBUS_ADDONS_PATH", "addons_path"},
 	{"ODOOBUS_LOG_LEVEL", "log_level"},
 	{"ODOOBUS_WEBSOCKET_KEEP_ALIVE_TIMEOUT", "websocket_keep_alive_timeout"},
 	{"ODOOBUS_WEBSOCKET_RATE_LIMIT_BURST", "websocket_rate_limit_burst"},

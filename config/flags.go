@@ -54,6 +54,7 @@ var flagDefs = []flagDef{
 	{names: []string{"--xmlrpc-port"}, key: "http_port"},
 	{names: []string{"--proxy-mode"}, action: flagConst, key: "proxy_mode", value: "True", help: "trust X-Forwarded-* headers (set proxy_mode = True)"},
 	{names: []string{"--workers"}, key: "workers", help: "Odoo's worker count (0: threaded Odoo)"},
+	{names: []string{"--addons-path"}, key: "addons_path", help: "Odoo's module directories, comma separated (odoobus reads the bus module's websocket worker version there)"},
 	{names: []string{"--log-level"}, key: "log_level", help: "info (default), debug, warn, error or another Odoo level name"},
 	{names: []string{"--debug-addr"}, key: "debug_addr", help: "odoobus: serve /debug/stats (JSON) and /debug/pprof on this address, e.g. 127.0.0.1:6060 (default: off)"},
 	{names: []string{"--metrics-addr"}, key: "metrics_addr", help: "odoobus: serve Prometheus /metrics on this address, e.g. 127.0.0.1:9108 (default: off)"},
