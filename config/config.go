@@ -97,14 +97,14 @@ type Config struct {
 type kind uint8
 
 const (
-	kString kind = iota // text; "" = unset
-	kPath               // data_dir: normalized; "" = default
-	kPathList           // addons_path: comma-separated paths, each normalized
-	kCount              // integer >= 0
-	kPort               // integer 0–65535
-	kFloat              // finite number >= 0
-	kBool               // True/False
-	kChoice             // one of choices (optparse type="choice")
+	kString   kind = iota // text; "" = unset
+	kPath                 // data_dir: normalized; "" = default
+	kPathList             // addons_path: comma-separated paths, each normalized
+	kCount                // integer >= 0
+	kPort                 // integer 0–65535
+	kFloat                // finite number >= 0
+	kBool                 // True/False
+	kChoice               // one of choices (optparse type="choice")
 )
 
 // keyDef describes one odoo.conf key. The table order is Print's order.
