@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"odoobus/pyjson"
 )
 
 // Odoo constants from addons/bus/models/bus.py (16.0/17.0).
@@ -43,7 +45,7 @@ type Notification struct {
 // returns nil, so callers skip it and deliver the rest.
 func (n *Notification) WSItem() []byte {
 	n.once.Do(func() {
-		spaced, err := PySpaced(n.Message)
+		spaced, err := pyjson.Spaced(n.Message)
 		if err != nil {
 			slog.Default().Warn("bus_bus row with unreadable message skipped",
 				"component", "odoo", "id", n.ID, "channel", n.Channel, "err", err)

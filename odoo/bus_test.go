@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"odoobus/odoo/odootest"
+	"odoobus/pyjson"
 )
 
 func TestPoll_Odoo17Semantics(t *testing.T) {
@@ -15,9 +16,9 @@ func TestPoll_Odoo17Semantics(t *testing.T) {
 	if last, err := d.LastID(ctx); err != nil || last != 0 {
 		t.Fatalf("LastID on an empty bus_bus = %d, %v; want 0", last, err)
 	}
-	broadcast := ChannelKey(name, "broadcast")
-	partner := ChannelKey(name, "res.partner", 3)
-	other := ChannelKey(name, "res.partner", 7)
+	broadcast := pyjson.ChannelKey(name, "broadcast")
+	partner := pyjson.ChannelKey(name, "res.partner", 3)
+	other := pyjson.ChannelKey(name, "res.partner", 7)
 	msg := `{"type":"t","payload":{"n":1}}`
 
 	filler := odootest.InsertBus(t, conn, other, msg)
@@ -45,7 +46,7 @@ func TestPoll_Odoo17Semantics(t *testing.T) {
 		{"last > 0 ignores the 50 s window", []string{broadcast}, filler, nil, []int64{old, r1, r4}},
 		{"channel filter", []string{other}, 0, nil, []int64{filler, r3}},
 		{"no channels", nil, 0, nil, []int64{}},
-		{"unknown channel", []string{ChannelKey("otherdb", "broadcast")}, 0, nil, []int64{}},
+		{"unknown channel", []string{pyjson.ChannelKey("otherdb", "broadcast")}, 0, nil, []int64{}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

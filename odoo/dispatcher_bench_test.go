@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"odoobus/odoo/odootest"
+	"odoobus/pyjson"
 )
 
 // countSub counts delivered rows and signals when a target is reached.
@@ -40,7 +41,7 @@ func BenchmarkDispatcher_Wakeup(b *testing.B) {
 	env := startDispatcherB(b)
 	var rows, target atomic.Int64
 	done := make(chan struct{}, 1)
-	ch := ChannelKey(db, "broadcast")
+	ch := pyjson.ChannelKey(db, "broadcast")
 	for i := 0; i < subs; i++ {
 		env.hub.Subscribe(&countSub{db: db, uid: int64(100 + i%100), rows: &rows, target: &target, done: done}, []string{ch})
 	}

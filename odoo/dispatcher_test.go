@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"odoobus/odoo/odootest"
+	"odoobus/pyjson"
 )
 
 const waitLong = 15 * time.Second
@@ -139,27 +140,27 @@ func TestDispatcher_EndToEnd(t *testing.T) {
 	db1, db2 := odootest.NewDB(t, "17.0"), odootest.NewDB(t, "17.0")
 	c1, c2 := odootest.Open(t, db1), odootest.Open(t, db2)
 	msg := `{"type":"t","payload":{"k":"v"}}`
-	before := odootest.InsertBus(t, c1, ChannelKey(db1, "broadcast"), msg) // older than the subscription
+	before := odootest.InsertBus(t, c1, pyjson.ChannelKey(db1, "broadcast"), msg) // older than the subscription
 
 	env := startDispatcher(t, "")
 	a1 := newFakeSub("a1", db1, odootest.AdminUID)
 	a2 := newFakeSub("a2", db1, 0)
 	b1 := newFakeSub("b1", db2, odootest.DemoUID)
 	b2 := newFakeSub("b2", db2, odootest.PortalUID)
-	env.hub.Subscribe(a1, []string{ChannelKey(db1, "broadcast"), ChannelKey(db1, "res.partner", 3)})
-	env.hub.Subscribe(a2, []string{ChannelKey(db1, "broadcast")})
-	env.hub.Subscribe(b1, []string{ChannelKey(db2, "broadcast"), ChannelKey(db2, "res.partner", 7)})
-	env.hub.Subscribe(b2, []string{ChannelKey(db2, "res.partner", 9)})
+	env.hub.Subscribe(a1, []string{pyjson.ChannelKey(db1, "broadcast"), pyjson.ChannelKey(db1, "res.partner", 3)})
+	env.hub.Subscribe(a2, []string{pyjson.ChannelKey(db1, "broadcast")})
+	env.hub.Subscribe(b1, []string{pyjson.ChannelKey(db2, "broadcast"), pyjson.ChannelKey(db2, "res.partner", 7)})
+	env.hub.Subscribe(b2, []string{pyjson.ChannelKey(db2, "res.partner", 9)})
 
-	r1 := odootest.InsertBus(t, c1, ChannelKey(db1, "broadcast"), msg)
-	r2 := odootest.InsertBus(t, c1, ChannelKey(db1, "res.partner", 3), msg)
-	odootest.InsertBus(t, c1, ChannelKey(db2, "broadcast"), msg)      // db1 row naming db2
-	odootest.InsertBus(t, c1, ChannelKey(db1, "res.partner", 7), msg) // nobody listens
-	odootest.Notify(t, ChannelKey(db1, "broadcast"), ChannelKey(db1, "res.partner", 3))
-	s1 := odootest.InsertBus(t, c2, ChannelKey(db2, "broadcast"), msg)
-	s2 := odootest.InsertBus(t, c2, ChannelKey(db2, "res.partner", 7), msg)
-	s3 := odootest.InsertBus(t, c2, ChannelKey(db2, "res.partner", 9), msg)
-	odootest.Notify(t, ChannelKey(db2, "broadcast"))
+	r1 := odootest.InsertBus(t, c1, pyjson.ChannelKey(db1, "broadcast"), msg)
+	r2 := odootest.InsertBus(t, c1, pyjson.ChannelKey(db1, "res.partner", 3), msg)
+	odootest.InsertBus(t, c1, pyjson.ChannelKey(db2, "broadcast"), msg)      // db1 row naming db2
+	odootest.InsertBus(t, c1, pyjson.ChannelKey(db1, "res.partner", 7), msg) // nobody listens
+	odootest.Notify(t, pyjson.ChannelKey(db1, "broadcast"), pyjson.ChannelKey(db1, "res.partner", 3))
+	s1 := odootest.InsertBus(t, c2, pyjson.ChannelKey(db2, "broadcast"), msg)
+	s2 := odootest.InsertBus(t, c2, pyjson.ChannelKey(db2, "res.partner", 7), msg)
+	s3 := odootest.InsertBus(t, c2, pyjson.ChannelKey(db2, "res.partner", 9), msg)
+	odootest.Notify(t, pyjson.ChannelKey(db2, "broadcast"))
 
 	a1.waitIDs(t, []int64{r1, r2}, waitLong)
 	a2.waitIDs(t, []int64{r1}, waitLong)
@@ -182,22 +183,22 @@ func TestDispatcher_EndToEnd(t *testing.T) {
 	}
 
 	// An unparsable payload makes every active database be read.
-	r5 := odootest.InsertBus(t, c1, ChannelKey(db1, "broadcast"), msg)
-	s5 := odootest.InsertBus(t, c2, ChannelKey(db2, "broadcast"), msg)
+	r5 := odootest.InsertBus(t, c1, pyjson.ChannelKey(db1, "broadcast"), msg)
+	s5 := odootest.InsertBus(t, c2, pyjson.ChannelKey(db2, "broadcast"), msg)
 	odootest.Exec(t, odootest.Open(t, "postgres"), `SELECT pg_notify('imbus', 'not json')`)
 	a1.waitIDs(t, []int64{r1, r2, r5}, waitLong)
 	b1.waitIDs(t, []int64{s1, s2, s5}, waitLong)
 
 	// A payload naming only db2 does not read db1.
-	r6 := odootest.InsertBus(t, c1, ChannelKey(db1, "broadcast"), msg)
-	s6 := odootest.InsertBus(t, c2, ChannelKey(db2, "broadcast"), msg)
-	odootest.Notify(t, ChannelKey(db2, "broadcast"))
+	r6 := odootest.InsertBus(t, c1, pyjson.ChannelKey(db1, "broadcast"), msg)
+	s6 := odootest.InsertBus(t, c2, pyjson.ChannelKey(db2, "broadcast"), msg)
+	odootest.Notify(t, pyjson.ChannelKey(db2, "broadcast"))
 	b1.waitIDs(t, []int64{s1, s2, s5, s6}, waitLong)
 	settle()
 	if slices.Contains(a1.ids(), r6) {
 		t.Fatal("db1 was read on a NOTIFY naming only db2")
 	}
-	odootest.Notify(t, ChannelKey(db1, "broadcast"))
+	odootest.Notify(t, pyjson.ChannelKey(db1, "broadcast"))
 	a1.waitIDs(t, []int64{r1, r2, r5, r6}, waitLong)
 
 	settle()
@@ -211,8 +212,8 @@ func TestDispatcher_EndToEnd(t *testing.T) {
 	// Unsubscribed: nothing more; the database's position is dropped.
 	env.hub.Unsubscribe(a1)
 	env.hub.Unsubscribe(a2)
-	odootest.InsertBus(t, c1, ChannelKey(db1, "broadcast"), msg)
-	odootest.Notify(t, ChannelKey(db1, "broadcast"))
+	odootest.InsertBus(t, c1, pyjson.ChannelKey(db1, "broadcast"), msg)
+	odootest.Notify(t, pyjson.ChannelKey(db1, "broadcast"))
 	settle()
 	if len(a1.ids()) != 4 || len(a2.ids()) != 3 {
 		t.Fatalf("delivered after unsubscribe: %v %v", a1.ids(), a2.ids())
@@ -227,8 +228,8 @@ func TestDispatcher_OneReadPerWakeup(t *testing.T) {
 	env := startDispatcher(t, "")
 	s := newFakeSub("s", db1, odootest.AdminUID)
 	idle := newFakeSub("idle", db2, 0) // keeps db2 active
-	env.hub.Subscribe(s, []string{ChannelKey(db1, "broadcast")})
-	env.hub.Subscribe(idle, []string{ChannelKey(db2, "broadcast")})
+	env.hub.Subscribe(s, []string{pyjson.ChannelKey(db1, "broadcast")})
+	env.hub.Subscribe(idle, []string{pyjson.ChannelKey(db2, "broadcast")})
 	settle()
 	before := env.disp.Stats()
 
@@ -242,7 +243,7 @@ func TestDispatcher_OneReadPerWakeup(t *testing.T) {
 		var id int64
 		if err := tx.QueryRow(`INSERT INTO bus_bus (channel, message, create_date, write_date)
 			VALUES ($1, $2, now() at time zone 'UTC', now() at time zone 'UTC') RETURNING id`,
-			ChannelKey(db1, "broadcast"), `{"type":"burst","payload":`+strconv.Itoa(i)+`}`).Scan(&id); err != nil {
+			pyjson.ChannelKey(db1, "broadcast"), `{"type":"burst","payload":`+strconv.Itoa(i)+`}`).Scan(&id); err != nil {
 			t.Fatal(err)
 		}
 		want = append(want, id)
@@ -257,7 +258,7 @@ func TestDispatcher_OneReadPerWakeup(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < n; i++ {
-		if _, err := ntx.Exec(`SELECT pg_notify('imbus', $1)`, `[`+ChannelKey(db1, "broadcast")+`,`+ChannelKey(db1, "x", i)+`]`); err != nil {
+		if _, err := ntx.Exec(`SELECT pg_notify('imbus', $1)`, `[`+pyjson.ChannelKey(db1, "broadcast")+`,`+pyjson.ChannelKey(db1, "x", i)+`]`); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -311,7 +312,7 @@ func TestDispatcher_OutOfOrderCommit(t *testing.T) {
 	c1 := odootest.Open(t, db1)
 	env := startDispatcher(t, "")
 	s := newFakeSub("s", db1, 0)
-	ch := ChannelKey(db1, "broadcast")
+	ch := pyjson.ChannelKey(db1, "broadcast")
 	env.hub.Subscribe(s, []string{ch})
 	msg := `{"type":"t","payload":null}`
 
@@ -357,11 +358,11 @@ func TestDispatcher_ListenerCut(t *testing.T) {
 	env := startDispatcher(t, role)
 	a := newFakeSub("a", db1, odootest.AdminUID)
 	b := newFakeSub("b", db2, 0)
-	env.hub.Subscribe(a, []string{ChannelKey(db1, "broadcast")})
-	env.hub.Subscribe(b, []string{ChannelKey(db2, "broadcast")})
+	env.hub.Subscribe(a, []string{pyjson.ChannelKey(db1, "broadcast")})
+	env.hub.Subscribe(b, []string{pyjson.ChannelKey(db2, "broadcast")})
 	msg := `{"type":"t","payload":null}`
-	r0 := odootest.InsertBus(t, c1, ChannelKey(db1, "broadcast"), msg)
-	odootest.Notify(t, ChannelKey(db1, "broadcast"))
+	r0 := odootest.InsertBus(t, c1, pyjson.ChannelKey(db1, "broadcast"), msg)
+	odootest.Notify(t, pyjson.ChannelKey(db1, "broadcast"))
 	a.waitIDs(t, []int64{r0}, waitLong)
 
 	pid := env.listenPID(t)
@@ -375,10 +376,10 @@ func TestDispatcher_ListenerCut(t *testing.T) {
 		server.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, env.app).Scan(&n)
 		return n == 0
 	})
-	r1 := odootest.InsertBus(t, c1, ChannelKey(db1, "broadcast"), msg)
-	s1 := odootest.InsertBus(t, c2, ChannelKey(db2, "broadcast"), msg)
-	odootest.Notify(t, ChannelKey(db1, "broadcast"), ChannelKey(db2, "broadcast")) // nobody hears it
-	time.Sleep(500 * time.Millisecond)                                             // a few failed reconnects
+	r1 := odootest.InsertBus(t, c1, pyjson.ChannelKey(db1, "broadcast"), msg)
+	s1 := odootest.InsertBus(t, c2, pyjson.ChannelKey(db2, "broadcast"), msg)
+	odootest.Notify(t, pyjson.ChannelKey(db1, "broadcast"), pyjson.ChannelKey(db2, "broadcast")) // nobody hears it
+	time.Sleep(500 * time.Millisecond)                                                           // a few failed reconnects
 	if len(a.ids()) != 1 || len(b.ids()) != 0 {
 		t.Fatalf("delivered while the listener was down: %v %v", a.ids(), b.ids())
 	}
@@ -389,8 +390,8 @@ func TestDispatcher_ListenerCut(t *testing.T) {
 		t.Fatal("same LISTEN backend after the cut")
 	}
 	// And the new connection hears NOTIFY again.
-	r2 := odootest.InsertBus(t, c1, ChannelKey(db1, "broadcast"), msg)
-	odootest.Notify(t, ChannelKey(db1, "broadcast"))
+	r2 := odootest.InsertBus(t, c1, pyjson.ChannelKey(db1, "broadcast"), msg)
+	odootest.Notify(t, pyjson.ChannelKey(db1, "broadcast"))
 	a.waitIDs(t, []int64{r0, r1, r2}, waitLong)
 }
 

@@ -2,6 +2,7 @@ package odoo
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"strconv"
@@ -74,4 +75,9 @@ func ids(ns []*Notification) []int64 {
 
 func randSuffix() string {
 	return strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
 }

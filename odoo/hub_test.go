@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"odoobus/pyjson"
 )
 
 // fakeSub is a Subscriber that records what it is given (it talks no SQL).
@@ -96,7 +98,7 @@ func row(id int64, channel string) *Notification {
 
 func TestHub_SubscribeReplacesSet(t *testing.T) {
 	h := NewHub()
-	a, b, c := ChannelKey("d1", "a"), ChannelKey("d1", "b"), ChannelKey("d1", "c")
+	a, b, c := pyjson.ChannelKey("d1", "a"), pyjson.ChannelKey("d1", "b"), pyjson.ChannelKey("d1", "c")
 	s := newFakeSub("s", "d1", 2)
 	h.Subscribe(s, []string{a, b, a})
 	rows := []*Notification{row(1, a), row(2, c), row(3, b), row(4, a)}
@@ -125,7 +127,7 @@ func TestHub_SubscribeReplacesSet(t *testing.T) {
 
 func TestHub_BroadcastSkipsOtherDB(t *testing.T) {
 	h := NewHub()
-	b1, b2 := ChannelKey("d1", "broadcast"), ChannelKey("d2", "broadcast")
+	b1, b2 := pyjson.ChannelKey("d1", "broadcast"), pyjson.ChannelKey("d2", "broadcast")
 	s1 := newFakeSub("s1", "d1", 0)
 	s2 := newFakeSub("s2", "d2", 0)
 	odd := newFakeSub("odd", "d2", 0) // a d2 socket subscribed to a channel naming d1
@@ -150,7 +152,7 @@ func TestHub_BroadcastSkipsOtherDB(t *testing.T) {
 
 func TestHub_MergeKeepsIDOrder(t *testing.T) {
 	h := NewHub()
-	a, b := ChannelKey("d", "a"), ChannelKey("d", "b")
+	a, b := pyjson.ChannelKey("d", "a"), pyjson.ChannelKey("d", "b")
 	both := newFakeSub("both", "d", 1)
 	onlyA := newFakeSub("onlyA", "d", 1)
 	h.Subscribe(both, []string{b, a})
@@ -172,7 +174,7 @@ func TestHub_ConcurrentSubscribeAndRoute(t *testing.T) {
 	h := NewHub()
 	chans := make([]string, 50)
 	for i := range chans {
-		chans[i] = ChannelKey("d", "res.partner", i)
+		chans[i] = pyjson.ChannelKey("d", "res.partner", i)
 	}
 	rows := make([]*Notification, len(chans))
 	for i, c := range chans {
@@ -213,7 +215,7 @@ func TestHub_RouteMatchesNaive(t *testing.T) {
 		nch := 1 + rnd.IntN(6)
 		var chans []string
 		for i := 0; i < nch; i++ {
-			chans = append(chans, ChannelKey("d", "c", i))
+			chans = append(chans, pyjson.ChannelKey("d", "c", i))
 		}
 		pick := func() []string {
 			var mine []string

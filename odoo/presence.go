@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"odoobus/pyjson"
 )
 
 // Presence timers of addons/bus/models/bus_presence.py @17.0.
@@ -168,9 +170,9 @@ func presenceMessage(presenceStatus, imStatus *string, identityField string, id 
 }
 
 // pyJSONString is Python's json.dumps of one str (ensure_ascii), taken from
-// ChannelKey's encoder: ChannelKey("", s) is `["",` + dumps(s) + `]`.
+// ChannelKey's encoder: pyjson.ChannelKey("", s) is `["",` + dumps(s) + `]`.
 func pyJSONString(s string) string {
-	k := ChannelKey("", s)
+	k := pyjson.ChannelKey("", s)
 	return k[len(`["",`) : len(k)-1]
 }
 

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
+
+	"odoobus/pyjson"
 )
 
 // 8.0 im_chat presence timers (protocol §7.1; im_chat/im_chat.py [S4]).
@@ -77,9 +79,9 @@ func (presence8) update(ctx context.Context, d *Database, id Identity, opts Poll
 	if err != nil {
 		return fmt.Errorf("odoo: %s: im_chat presence: %w", d.Name, err)
 	}
-	key := ChannelKey(d.Name, "im_chat.presence")
+	key := pyjson.ChannelKey(d.Name, "im_chat.presence")
 	if changed {
-		msg := `{"id":` + strconv.FormatInt(id.UID, 10) + `,"im_status":` + ChannelString(newStatus) + `}`
+		msg := `{"id":` + strconv.FormatInt(id.UID, 10) + `,"im_status":` + pyjson.ChannelString(newStatus) + `}`
 		if err := insertBusLP(ctx, tx, busCreator{uid: id.UID}, key, msg); err != nil {
 			return err
 		}

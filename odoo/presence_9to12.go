@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+
+	"odoobus/pyjson"
 )
 
 // presence9to12 is the "inactivity" presence of 9.0 (final) – 12.0
@@ -42,7 +44,7 @@ func (presence9to12) entries(ctx context.Context, d *Database, opts PollOptions)
 	for _, s := range statuses {
 		byID[s.ID] = s.IMStatus
 	}
-	channel := ChannelKey(d.Name, "bus.presence")
+	channel := pyjson.ChannelKey(d.Name, "bus.presence")
 	out := make([]*Notification, 0, len(ids))
 	// browse(ids).read(['im_status']) keeps the given order; ids without a
 	// partner row are skipped here (Odoo would raise MissingError).
@@ -51,7 +53,7 @@ func (presence9to12) entries(ctx context.Context, d *Database, opts PollOptions)
 		if !ok {
 			continue
 		}
-		msg := `{"id":` + strconv.FormatInt(pid, 10) + `,"im_status":` + ChannelString(status) + `}`
+		msg := `{"id":` + strconv.FormatInt(pid, 10) + `,"im_status":` + pyjson.ChannelString(status) + `}`
 		out = append(out, &Notification{ID: -1, Channel: channel, Message: json.RawMessage(msg)})
 	}
 	return out, nil

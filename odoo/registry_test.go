@@ -8,6 +8,7 @@ import (
 	"github.com/lib/pq"
 
 	"odoobus/odoo/odootest"
+	"odoobus/pyjson"
 )
 
 // TestRegistry_NotifyOnPostgres: Database.Notify reaches a LISTEN imbus on
@@ -27,7 +28,7 @@ func TestRegistry_NotifyOnPostgres(t *testing.T) {
 	if err := l.Listen(ImbusChannel); err != nil {
 		t.Fatal(err)
 	}
-	payload := `[` + ChannelKey(name, "broadcast") + `]`
+	payload := `[` + pyjson.ChannelKey(name, "broadcast") + `]`
 	if err := d.Notify(ctxT(t), payload); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"odoobus/pyjson"
 )
 
 // Defaults of the Odoo resolver. Odoo's HTTP workers are few (workers =
@@ -451,7 +453,7 @@ func ParsePeekAnswer(raw []byte) ([]string, error) {
 		default:
 			return nil, fmt.Errorf("peek answer: channel %s is neither a list nor a string", c)
 		}
-		k, err := PyCompact(c)
+		k, err := pyjson.Compact(c)
 		if err != nil {
 			return nil, fmt.Errorf("peek answer: channel %s: %w", c, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"odoobus/odoo"
+	"odoobus/pyjson"
 	"odoobus/session"
 )
 
@@ -213,7 +214,7 @@ func peekResult(row *Row, rows []*odoo.Notification, keys []string) []byte {
 		if i > 0 {
 			b = append(b, ", "...)
 		}
-		sp, err := odoo.PySpaced([]byte(k))
+		sp, err := pyjson.Spaced([]byte(k))
 		if err != nil {
 			sp = []byte("null")
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"odoobus/odoo"
+	"odoobus/pyjson"
 )
 
 const subscribeMsg = `{"event_name":"subscribe","data":{"channels":["chan_a"],"last":0}}`
@@ -17,7 +18,7 @@ func row(id int64, channel string, message string) *odoo.Notification {
 	return &odoo.Notification{ID: id, Channel: channel, Message: []byte(message), Created: time.Now()}
 }
 
-var broadcast = odoo.ChannelKey(testDB, "broadcast")
+var broadcast = pyjson.ChannelKey(testDB, "broadcast")
 
 // subscribed opens an admin socket and subscribes it; the poll returns ns.
 func subscribed(t *testing.T, e *testEnv, ns ...*odoo.Notification) *client {

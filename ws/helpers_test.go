@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"odoobus/odoo"
+	"odoobus/pyjson"
 	"odoobus/session"
 )
 
@@ -268,11 +269,11 @@ func (d *fakeDB) Channels(_ context.Context, id odoo.Identity, requested []strin
 	d.subscribed = append(d.subscribed, requested)
 	var out []string
 	for _, s := range requested {
-		out = append(out, odoo.ChannelKey(testDB, s))
+		out = append(out, pyjson.ChannelKey(testDB, s))
 	}
-	out = append(out, odoo.ChannelKey(testDB, "broadcast"))
+	out = append(out, pyjson.ChannelKey(testDB, "broadcast"))
 	if id.PartnerID != 0 {
-		out = append(out, odoo.ChannelKey(testDB, "res.partner", id.PartnerID))
+		out = append(out, pyjson.ChannelKey(testDB, "res.partner", id.PartnerID))
 	}
 	return out, nil
 }
@@ -770,7 +771,7 @@ func (e *testEnv) replay(sc capScenario) *client {
 				}
 			}
 			if strings.Contains(sent, `"subscribe"`) {
-				e.db.queuePoll(capturedNotifications(t, odoo.ChannelKey(testDB, "broadcast"), *ev.PayloadText))
+				e.db.queuePoll(capturedNotifications(t, pyjson.ChannelKey(testDB, "broadcast"), *ev.PayloadText))
 			}
 		}
 	}
