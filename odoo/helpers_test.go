@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"odoobus/config"
+	"odoobus/fanout"
 	"odoobus/odoo/odootest"
 )
 
@@ -65,7 +66,7 @@ func ctxT(t testing.TB) context.Context {
 	return ctx
 }
 
-func ids(ns []*Notification) []int64 {
+func ids(ns []*fanout.Notification) []int64 {
 	out := make([]int64, len(ns))
 	for i, n := range ns {
 		out[i] = n.ID

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"odoobus/fanout"
 	"odoobus/pyjson"
 )
 
@@ -137,7 +138,7 @@ func (d *Database) PollPresence(ctx context.Context, id Identity, opts PollOptio
 // answer for options.bus_presence_partner_ids (id -1, channel
 // [db, "bus.presence"], message {"id": partner, "im_status": status}); nil
 // for other versions or without that option.
-func (d *Database) PresenceEntries(ctx context.Context, opts PollOptions) ([]*Notification, error) {
+func (d *Database) PresenceEntries(ctx context.Context, opts PollOptions) ([]*fanout.Notification, error) {
 	rules, err := d.lpRules()
 	if err != nil {
 		return nil, err

@@ -1,17 +1,8 @@
 package odoo
 
 import (
-	"reflect"
 	"testing"
 )
-
-func TestPayloadKeys(t *testing.T) {
-	got := payloadKeys([]string{`["golden_string"]`, `[["ref15", "golden_string"], ["ref15","res.partner",3]]`, `not json`})
-	want := []string{`"golden_string"`, `["ref15","golden_string"]`, `["ref15","res.partner",3]`}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("payloadKeys = %q, want %q", got, want)
-	}
-}
 
 // TestPasslibVerify: a pbkdf2_sha512 hash as passlib writes it (auth_crypt
 // 8.0–10.0); vector computed with passlib.hash.pbkdf2_sha512 semantics

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"odoobus/fanout"
 	"odoobus/pyjson"
 )
 
@@ -25,7 +26,7 @@ const (
 // disconnection sweep is left to Odoo's own workers.
 type presence8 struct{}
 
-func (presence8) entries(context.Context, *Database, PollOptions) ([]*Notification, error) {
+func (presence8) entries(context.Context, *Database, PollOptions) ([]*fanout.Notification, error) {
 	return nil, nil
 }
 

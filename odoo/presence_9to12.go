@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 
+	"odoobus/fanout"
 	"odoobus/pyjson"
 )
 
@@ -31,7 +32,7 @@ func (presence9to12) update(ctx context.Context, d *Database, id Identity, opts 
 	return err
 }
 
-func (presence9to12) entries(ctx context.Context, d *Database, opts PollOptions) ([]*Notification, error) {
+func (presence9to12) entries(ctx context.Context, d *Database, opts PollOptions) ([]*fanout.Notification, error) {
 	var ids []int64
 	if raw, ok := opts["bus_presence_partner_ids"]; !ok || json.Unmarshal(raw, &ids) != nil || len(ids) == 0 {
 		return nil, nil
@@ -45,7 +46,7 @@ func (presence9to12) entries(ctx context.Context, d *Database, opts PollOptions)
 		byID[s.ID] = s.IMStatus
 	}
 	channel := pyjson.ChannelKey(d.Name, "bus.presence")
-	out := make([]*Notification, 0, len(ids))
+	out := make([]*fanout.Notification, 0, len(ids))
 	// browse(ids).read(['im_status']) keeps the given order; ids without a
 	// partner row are skipped here (Odoo would raise MissingError).
 	for _, pid := range ids {
@@ -54,7 +55,7 @@ func (presence9to12) entries(ctx context.Context, d *Database, opts PollOptions)
 			continue
 		}
 		msg := `{"id":` + strconv.FormatInt(pid, 10) + `,"im_status":` + pyjson.ChannelString(status) + `}`
-		out = append(out, &Notification{ID: -1, Channel: channel, Message: json.RawMessage(msg)})
+		out = append(out, &fanout.Notification{ID: -1, Channel: channel, Message: json.RawMessage(msg)})
 	}
 	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 	_ "github.com/lib/pq" // PostgreSQL driver
 
 	"odoobus/config"
+	"odoobus/fanout"
 )
 
 // Pool sizes. The bus worker needs few connections per database: the
@@ -164,8 +165,8 @@ func (r *Registry) notify(ctx context.Context, payload string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := server.ExecContext(ctx, `SELECT pg_notify($1, $2)`, ImbusChannel, payload); err != nil {
-		return fmt.Errorf("odoo: NOTIFY %s: %w", ImbusChannel, err)
+	if _, err := server.ExecContext(ctx, `SELECT pg_notify($1, $2)`, fanout.ImbusChannel, payload); err != nil {
+		return fmt.Errorf("odoo: NOTIFY %s: %w", fanout.ImbusChannel, err)
 	}
 	return nil
 }

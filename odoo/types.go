@@ -1,6 +1,6 @@
 // Package odoo holds everything that talks to an Odoo database: version
 // detection, database selection, channel rules, bus_bus reads, presence and
-// the imbus dispatcher that fans notifications out to subscribers.
+// the reads the imbus dispatcher makes (Registry.Bus, for package fanout).
 package odoo
 
 import (

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"odoobus/fanout"
 	"odoobus/odoo"
 	"odoobus/odoo/odootest"
 	"odoobus/pyjson"
@@ -36,8 +37,8 @@ func newStack17(t *testing.T, cfg Config) *stack17 {
 	c := odootest.Config(t, name)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	reg := odoo.NewRegistry(c, quiet)
-	hub := odoo.NewHub()
-	disp := odoo.NewDispatcher(reg, hub, quiet)
+	hub := fanout.NewHub()
+	disp := fanout.NewDispatcher(reg, hub, c.DSN("postgres"), quiet)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

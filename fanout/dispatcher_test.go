@@ -1,17 +1,15 @@
-package odoo
+package fanout_test
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"odoobus/fanout"
+	"odoobus/odoo"
 	"odoobus/odoo/odootest"
 	"odoobus/pyjson"
 )
@@ -19,23 +17,23 @@ import (
 const waitLong = 15 * time.Second
 
 type dispEnv struct {
-	reg  *Registry
-	hub  *Hub
-	disp *Dispatcher
+	reg  *odoo.Registry
+	hub  *fanout.Hub
+	disp *fanout.Dispatcher
 	app  string // application_name of the LISTEN connection
 
 	mu  sync.Mutex
-	evs []ReadEvent // every bus_bus read (Dispatcher.Observe)
+	evs []fanout.ReadEvent // every bus_bus read (fanout.Dispatcher.Observe)
 }
 
-func (e *dispEnv) events() []ReadEvent {
+func (e *dispEnv) events() []fanout.ReadEvent {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return slices.Clone(e.evs)
 }
 
 // assertOneReadPerWakeup: no wake-up read a database twice.
-func assertOneReadPerWakeup(t testing.TB, evs []ReadEvent) {
+func assertOneReadPerWakeup(t testing.TB, evs []fanout.ReadEvent) {
 	t.Helper()
 	seen := map[uint64]map[string]bool{}
 	for _, ev := range evs {
@@ -49,7 +47,7 @@ func assertOneReadPerWakeup(t testing.TB, evs []ReadEvent) {
 	}
 }
 
-func countBefore(evs []ReadEvent, wakeup uint64) int {
+func countBefore(evs []fanout.ReadEvent, wakeup uint64) int {
 	n := 0
 	for _, ev := range evs {
 		if ev.Wakeup <= wakeup {
@@ -75,8 +73,8 @@ func startDispatcherTB(t testing.TB, listenUser string) *dispEnv {
 	t.Helper()
 	cfg := testConfig(t)
 	reg := testRegistry(t, cfg)
-	hub := NewHub()
-	d := NewDispatcher(reg, hub, quietLog())
+	hub := fanout.NewHub()
+	d := fanout.NewDispatcher(reg, hub, cfg.DSN("postgres"), quietLog())
 	lcfg := *cfg
 	if listenUser != "" {
 		lcfg.DBUser = listenUser
@@ -85,7 +83,7 @@ func startDispatcherTB(t testing.TB, listenUser string) *dispEnv {
 	d.ListenDSN = lcfg.DSN("postgres") + " application_name=" + app
 	d.MinReconnect, d.MaxReconnect = 50*time.Millisecond, 300*time.Millisecond
 	env := &dispEnv{reg: reg, hub: hub, disp: d, app: app}
-	d.Observe = func(ev ReadEvent) {
+	d.Observe = func(ev fanout.ReadEvent) {
 		env.mu.Lock()
 		env.evs = append(env.evs, ev)
 		env.mu.Unlock()
@@ -398,7 +396,7 @@ func TestDispatcher_ListenerCut(t *testing.T) {
 func TestDispatcher_StopsCleanly(t *testing.T) {
 	cfg := testConfig(t)
 	reg := testRegistry(t, cfg)
-	d := NewDispatcher(reg, NewHub(), quietLog())
+	d := fanout.NewDispatcher(reg, fanout.NewHub(), cfg.DSN("postgres"), quietLog())
 	app := "odoobus_stop_" + randSuffix()
 	d.ListenDSN = cfg.DSN("postgres") + " application_name=" + app
 	ctx, cancel := context.WithCancel(context.Background())
@@ -425,7 +423,7 @@ func TestDispatcher_StopsCleanly(t *testing.T) {
 
 func TestDispatcher_KeepsRetryingWhileServerDown(t *testing.T) {
 	cfg := testConfig(t)
-	d := NewDispatcher(testRegistry(t, cfg), NewHub(), quietLog())
+	d := fanout.NewDispatcher(testRegistry(t, cfg), fanout.NewHub(), cfg.DSN("postgres"), quietLog())
 	// An unreachable server must not make Run return: pq keeps retrying
 	// until the context ends.
 	d.ListenDSN = "host=127.0.0.1 port=1 sslmode=disable connect_timeout=1"
@@ -439,90 +437,4 @@ func TestDispatcher_KeepsRetryingWhileServerDown(t *testing.T) {
 	if time.Since(start) < 400*time.Millisecond {
 		t.Fatal("Run gave up before its context ended")
 	}
-}
-
-func TestPayloadDBs(t *testing.T) {
-	cases := []struct {
-		in   string
-		want []string
-		ok   bool
-	}{
-		{`[["ref17","res.partner",7],["ref17","broadcast"],["other","x"]]`, []string{"ref17", "other"}, true},
-		{`[]`, nil, true},
-		{`[["d\u00e9j\u00e0","broadcast"]]`, []string{"déjà"}, true},
-		{`not json`, nil, false},
-		{`["ref17","broadcast"]`, nil, false},
-		{`[[]]`, nil, false},
-		{`[[7,"x"]]`, nil, false},
-		{`{"a":1}`, nil, false},
-	}
-	for _, c := range cases {
-		got, ok := payloadDBs(c.in)
-		if ok != c.ok || !slices.Equal(got, c.want) {
-			t.Errorf("%s: %v %v, want %v %v", c.in, got, ok, c.want, c.ok)
-		}
-	}
-	// Every payload of the captures: 16.0/17.0 always name their database;
-	// 14.0/15.0 also send bare string channels (no database: read all).
-	for _, v := range []string{"odoo14", "odoo15", "odoo16", "odoo17"} {
-		b, err := os.ReadFile(filepath.Join(odootest.Root(), "testdata", "captures", v, "imbus_notify_payloads.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var f struct {
-			Notifications []struct {
-				Payload string `json:"payload"`
-			} `json:"notifications"`
-		}
-		if err := json.Unmarshal(b, &f); err != nil || len(f.Notifications) == 0 {
-			t.Fatalf("%s: %v", v, err)
-		}
-		ref := "ref" + strings.TrimPrefix(v, "odoo")
-		for _, n := range f.Notifications {
-			dbs, ok := payloadDBs(n.Payload)
-			bare := strings.HasPrefix(n.Payload, `["`)
-			switch {
-			case bare && ok:
-				t.Errorf("%s: payload %s with a bare string channel parsed as %v", v, n.Payload, dbs)
-			case !bare && (!ok || len(dbs) != 1 || (dbs[0] != ref && dbs[0] != "otherdb")):
-				t.Errorf("%s: payload %s: %v %v", v, n.Payload, dbs, ok)
-			}
-		}
-	}
-}
-
-func TestDispatcher_AdvanceTracksGaps(t *testing.T) {
-	d := &Dispatcher{log: quietLog(), state: map[string]*dbState{}}
-	st := &dbState{ready: make(chan struct{}), ok: true, last: 10}
-	close(st.ready)
-	d.state["db"] = st
-	now := time.Now()
-	d.advance("db", st, 10, []*Notification{{ID: 12}, {ID: 15}}, now)
-	if st.last != 15 || !slices.Equal(gapIDs(st), []int64{11, 13, 14}) {
-		t.Fatalf("last %d gaps %v", st.last, gapIDs(st))
-	}
-	// 13 shows up (committed late) together with 16.
-	d.advance("db", st, 15, []*Notification{{ID: 13}, {ID: 16}}, now)
-	if st.last != 16 || !slices.Equal(gapIDs(st), []int64{11, 14}) {
-		t.Fatalf("last %d gaps %v", st.last, gapIDs(st))
-	}
-	// Only gap rows: the position stays.
-	d.advance("db", st, 16, []*Notification{{ID: 11}}, now)
-	if st.last != 16 || !slices.Equal(gapIDs(st), []int64{14}) {
-		t.Fatalf("last %d gaps %v", st.last, gapIDs(st))
-	}
-	// A huge id jump only watches the closest maxGaps ids.
-	d.advance("db", st, 16, []*Notification{{ID: 16 + 3*maxGaps}}, now)
-	g := gapIDs(st)
-	if len(g) != maxGaps || g[len(g)-1] != 16+3*maxGaps-1 || st.last != 16+3*maxGaps {
-		t.Fatalf("after a jump: %d gaps, last gap %d, last %d", len(g), g[len(g)-1], st.last)
-	}
-}
-
-func gapIDs(st *dbState) []int64 {
-	var out []int64
-	for _, g := range st.gaps {
-		out = append(out, g.id)
-	}
-	return out
 }

@@ -1,4 +1,4 @@
-package odoo
+package fanout_test
 
 import (
 	"strconv"
@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"odoobus/fanout"
 	"odoobus/odoo/odootest"
 	"odoobus/pyjson"
 )
@@ -21,7 +22,7 @@ type countSub struct {
 
 func (c *countSub) DB() string { return c.db }
 func (c *countSub) UID() int64 { return c.uid }
-func (c *countSub) Deliver(b *Batch) {
+func (c *countSub) Deliver(b *fanout.Batch) {
 	if c.rows.Add(int64(len(b.Notifications))) == c.target.Load() {
 		c.done <- struct{}{}
 	}
