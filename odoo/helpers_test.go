@@ -48,15 +48,12 @@ func testDB(t testing.TB, major int) *Database {
 	t.Helper()
 	name := odootest.NewDB(t, strconv.Itoa(major)+".0")
 	server := odootest.Open(t, "postgres")
-	return &Database{
-		Name:    name,
-		Version: Version{Major: major, Minor: 0},
-		SQL:     odootest.Open(t, name),
-		Notify: func(ctx context.Context, payload string) error {
-			_, err := server.ExecContext(ctx, `SELECT pg_notify('imbus', $1)`, payload)
-			return err
-		},
+	d := newDatabase(name, Version{Major: major, Minor: 0}, odootest.Open(t, name))
+	d.Notify = func(ctx context.Context, payload string) error {
+		_, err := server.ExecContext(ctx, `SELECT pg_notify('imbus', $1)`, payload)
+		return err
 	}
+	return d
 }
 
 // ctxT is a context bounded by 30 s and the test's end.

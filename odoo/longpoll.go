@@ -36,16 +36,15 @@ func (o PollOptions) Truthy(key string) bool {
 // HasLongpolling reports whether the database's Odoo serves /longpolling
 // (8.0–15.0).
 func (d *Database) HasLongpolling() bool {
-	_, ok := longpollRulesFor(d.Version)
-	return ok
+	return d.lp != nil
 }
 
+// lpRules is d's /longpolling row (resolved when d was opened).
 func (d *Database) lpRules() (*longpollRules, error) {
-	r, ok := longpollRulesFor(d.Version)
-	if !ok {
+	if d.lp == nil {
 		return nil, &UnsupportedVersionError{Version: d.Version}
 	}
-	return r, nil
+	return d.lp, nil
 }
 
 // PollIdentity resolves who a longpolling request acts as: the session uid

@@ -53,7 +53,7 @@ var notifyPayloadMaxLength = func() int {
 // committed before NOTIFY. Concurrency failures are swallowed as Odoo does.
 // The public user without a guest is a no-op.
 func (d *Database) UpdatePresence(ctx context.Context, id Identity, inactivityMs int64) error {
-	rules, err := rulesFor(d.Version)
+	rules, err := d.wsRules()
 	if err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func (d *Database) UpdatePresence(ctx context.Context, id Identity, inactivityMs
 // presence goes "offline", announced like any status change). Versions
 // without such a hook do nothing.
 func (d *Database) Disconnected(ctx context.Context, id Identity) error {
-	rules, err := rulesFor(d.Version)
+	rules, err := d.wsRules()
 	if err != nil {
 		return err
 	}

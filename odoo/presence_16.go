@@ -303,7 +303,7 @@ func imStatusList(rows *sql.Rows) ([]byte, error) {
 // Errors wrapping ErrIMStatusIDs mean Odoo would have raised (logged, no
 // answer).
 func (d *Database) SendIMStatus(ctx context.Context, id Identity, imStatusIDs []byte) error {
-	rules, err := rulesFor(d.Version)
+	rules, err := d.wsRules()
 	if err != nil {
 		return err
 	}

@@ -145,7 +145,8 @@ func (r *Registry) open(ctx context.Context, name string) (*Database, error) {
 		conn.Close()
 		return nil, err // names the database
 	}
-	d := &Database{Name: name, Version: v, SQL: conn, Notify: r.notify}
+	d := newDatabase(name, v, conn)
+	d.Notify = r.notify
 	res, how, err := chooseResolution(ctx, d, r.cfg.BusChannelResolver, r.resolver)
 	if err != nil {
 		conn.Close()
@@ -154,6 +155,15 @@ func (r *Registry) open(ctx context.Context, name string) (*Database, error) {
 	d.res = res
 	r.log.Info("database opened", "db", name, "version", v.String(), "max_conns", n, "channels", how)
 	return d, nil
+}
+
+// newDatabase is database name of Odoo version v over conn, with the
+// version rows of v resolved once for all its calls.
+func newDatabase(name string, v Version, conn *sql.DB) *Database {
+	d := &Database{Name: name, Version: v, SQL: conn}
+	d.ws, _ = rulesFor(v)
+	d.lp, _ = longpollRulesFor(v)
+	return d
 }
 
 // notify sends NOTIFY imbus as Odoo does: pg_notify('imbus', payload) on a

@@ -213,7 +213,7 @@ var errNotAsked = errors.New("odoo: Odoo not asked")
 
 // channels is Database.Channels through Odoo (16.0/17.0): the whole list.
 func (r *OdooResolver) channels(ctx context.Context, d *Database, id Identity, requested []string) ([]string, error) {
-	rules, err := rulesFor(d.Version)
+	rules, err := d.wsRules()
 	if err != nil {
 		return nil, err
 	}
