@@ -36,7 +36,7 @@ const (
 type Registry struct {
 	cfg   *config.Config
 	log   *slog.Logger
-	rules DBRules
+	rules *DBRules
 
 	mu  sync.Mutex
 	dbs map[string]*regEntry
@@ -86,7 +86,7 @@ func (r *Registry) Resolver() *OdooResolver { return r.resolver }
 
 // SetRules chooses how Select picks a database (DBRules16, the default, or
 // DBRules8 for Odoo 8.0–15.0). Call it before serving.
-func (r *Registry) SetRules(rules DBRules) { r.rules = rules }
+func (r *Registry) SetRules(rules *DBRules) { r.rules = rules }
 
 // Validate reports a configuration Select cannot honour exactly: a dbfilter
 // using Python re syntax that Go's regexp lacks or reads differently.
