@@ -9,7 +9,7 @@ import (
 	"runtime"
 	"time"
 
-	"odoobus/odoo"
+	"odoobus/fanout"
 	"odoobus/ws"
 )
 
@@ -18,22 +18,22 @@ import (
 // few runtime figures. Opt-in (--debug-addr); issue 6 adds Prometheus
 // /metrics on the main port.
 type debugStats struct {
-	Time        time.Time            `json:"time"`
-	Dispatcher  odoo.DispatcherStats `json:"dispatcher"`
-	Statements  uint64               `json:"statements"`
-	Subscribers int                  `json:"subscribers"`
-	Channels    int                  `json:"channels"`
-	Sockets     int                  `json:"sockets"`
-	Goroutines  int                  `json:"goroutines"`
-	HeapInuse   uint64               `json:"heap_inuse_bytes"`
-	StackInuse  uint64               `json:"stack_inuse_bytes"`
-	Sys         uint64               `json:"sys_bytes"`
-	NumGC       uint32               `json:"num_gc"`
+	Time        time.Time              `json:"time"`
+	Dispatcher  fanout.DispatcherStats `json:"dispatcher"`
+	Statements  uint64                 `json:"statements"`
+	Subscribers int                    `json:"subscribers"`
+	Channels    int                    `json:"channels"`
+	Sockets     int                    `json:"sockets"`
+	Goroutines  int                    `json:"goroutines"`
+	HeapInuse   uint64                 `json:"heap_inuse_bytes"`
+	StackInuse  uint64                 `json:"stack_inuse_bytes"`
+	Sys         uint64                 `json:"sys_bytes"`
+	NumGC       uint32                 `json:"num_gc"`
 }
 
 // debugHandler serves /debug/stats and /debug/pprof/*. It is meant for a
 // loopback address: pprof exposes stacks and heap contents.
-func debugHandler(d *odoo.Dispatcher, hub *odoo.Hub, wsServer *ws.Server) http.Handler {
+func debugHandler(d *fanout.Dispatcher, hub *fanout.Hub, wsServer *ws.Server) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/stats", func(w http.ResponseWriter, r *http.Request) {
 		var ms runtime.MemStats

@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"odoobus/odoo"
 	"odoobus/odoo/odootest"
 	"odoobus/poll"
+	"odoobus/pyjson"
 	"odoobus/session"
 )
 
@@ -489,7 +489,7 @@ func TestPollVersions(t *testing.T) {
 			const sid = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1"
 			const badSID = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2"
 			presenceTable, options := "bus_presence", `{"bus_inactivity":0}`
-			partner := odoo.ChannelKey(s.db, "res.partner", 3)
+			partner := pyjson.ChannelKey(s.db, "res.partner", 3)
 			switch v.Major {
 			case 8:
 				// Python 2 session with the password (admin's checked through
@@ -497,7 +497,7 @@ func TestPollVersions(t *testing.T) {
 				s.writePy2Session(sid, 2, "admin", "admin", "")
 				s.writePy2Session(badSID, 2, "admin", "wrong", "")
 				presenceTable, options = "im_chat_presence", `{"im_presence":true}`
-				partner = odoo.ChannelKey(s.db, "im_chat.session", 2)
+				partner = pyjson.ChannelKey(s.db, "im_chat.session", 2)
 			case 9:
 				s.writePy2Session(sid, 2, "admin", "admin", "")
 				s.writePy2Session(badSID, 2, "admin", "wrong", "")
@@ -532,7 +532,7 @@ func TestPollVersions(t *testing.T) {
 			}
 			want := fmt.Sprintf(`{"jsonrpc": "2.0", "id": 1, "result": [{"id": %d, "message": {"type": "t", "payload": {"n": 1}}}]}`, id)
 			if row.ReplyHasChannel {
-				spaced, _ := odoo.PySpaced([]byte(partner))
+				spaced, _ := pyjson.Spaced([]byte(partner))
 				want = fmt.Sprintf(`{"jsonrpc": "2.0", "id": 1, "result": [{"id": %d, "channel": %s, "message": {"type": "t", "payload": {"n": 1}}}]}`, id, spaced)
 			}
 			if string(r.body) != want {
@@ -549,9 +549,9 @@ func TestPollVersions(t *testing.T) {
 
 			// A session failing its check (wrong password / token) polls
 			// as public: no presence is written for its user.
-			xKey := odoo.ChannelString("x") // 8.0–14.0 store client strings bare
+			xKey := pyjson.ChannelString("x") // 8.0–14.0 store client strings bare
 			if !row.ReplyHasChannel {
-				xKey = odoo.ChannelKey(s.db, "x")
+				xKey = pyjson.ChannelKey(s.db, "x")
 			}
 			odootest.InsertBus(t, s.sql, xKey, `{"type":"x","payload":{}}`)
 			r = s.send(jsPoll(badSID, `{"jsonrpc":"2.0","method":"call","params":{"channels":["x"],"last":0,"options":`+options+`},"id":10}`), 10*time.Second)
@@ -709,7 +709,7 @@ func TestPollHeldThousands(t *testing.T) {
 		t.Errorf("%d PostgreSQL connections on the database with %d held polls, want 1..4 (the pool size)", conns, polls)
 	}
 	w0, r0 := stats()
-	key := odoo.ChannelKey(s.db, "broadcast")
+	key := pyjson.ChannelKey(s.db, "broadcast")
 	id := odootest.InsertBus(t, s.sql, key, `{"type":"b","payload":{}}`)
 	odootest.Notify(t, key)
 	want := fmt.Sprintf(`{"jsonrpc": "2.0", "id": 9, "result": [{"id": %d, "message": {"type": "b", "payload": {}}}]}`, id)

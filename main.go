@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"odoobus/config"
+	"odoobus/fanout"
 	"odoobus/listen"
 	"odoobus/odoo"
 	"odoobus/poll"
@@ -77,8 +78,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	go func() { defer close(detected); logDatabaseVersions(ctx, log, cfg, registry) }()
 	defer func() { <-detected }()
 
-	hub := odoo.NewHub()
-	dispatcher := odoo.NewDispatcher(registry, hub, log)
+	hub := fanout.NewHub()
+	dispatcher := fanout.NewDispatcher(registry, hub, cfg.DSN("postgres"), log)
 	store := &session.Store{Dir: cfg.SessionDir(), Layout: session.LayoutSharded}
 	wsServer := ws.Handler(cfg, registry, store, hub, log)
 	// Session files are re-read only when inotify reports a change, not at

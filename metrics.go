@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"odoobus/fanout"
 	"odoobus/odoo"
 	"odoobus/ws"
 )
@@ -66,7 +67,7 @@ func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
 }
 
 // newMetrics registers every odoobus metric; d and hub may be nil (tests).
-func newMetrics(version string, d *odoo.Dispatcher, hub *odoo.Hub) *metrics {
+func newMetrics(version string, d *fanout.Dispatcher, hub *fanout.Hub) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry(), byTr: map[string]*transportMetrics{}}
 	m.conns = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "odoobus_connections",
@@ -128,22 +129,22 @@ func newMetrics(version string, d *odoo.Dispatcher, hub *odoo.Hub) *metrics {
 		)
 	}
 	if d != nil {
-		stat := func(f func(odoo.DispatcherStats) uint64) func() float64 {
+		stat := func(f func(fanout.DispatcherStats) uint64) func() float64 {
 			return func() float64 { return float64(f(d.Stats())) }
 		}
 		m.reg.MustRegister(
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name: "odoobus_bus_reads_total", Help: "bus_bus queries of the dispatcher (at most one per database per wake-up).",
-			}, stat(func(s odoo.DispatcherStats) uint64 { return s.BusReads })),
+			}, stat(func(s fanout.DispatcherStats) uint64 { return s.BusReads })),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name: "odoobus_bus_read_errors_total", Help: "Failed bus_bus or session token reads of the dispatcher (retried).",
-			}, stat(func(s odoo.DispatcherStats) uint64 { return s.ReadErrors })),
+			}, stat(func(s fanout.DispatcherStats) uint64 { return s.ReadErrors })),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name: "odoobus_imbus_notifies_total", Help: "imbus NOTIFYs received on the LISTEN connection.",
-			}, stat(func(s odoo.DispatcherStats) uint64 { return s.Notifies })),
+			}, stat(func(s fanout.DispatcherStats) uint64 { return s.Notifies })),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{
 				Name: "odoobus_pg_listen_reconnects_total", Help: "Times the LISTEN imbus connection to PostgreSQL was re-established.",
-			}, stat(func(s odoo.DispatcherStats) uint64 { return s.Reconnects })),
+			}, stat(func(s fanout.DispatcherStats) uint64 { return s.Reconnects })),
 		)
 	}
 	// process_open_fds / process_max_fds: running out of descriptors is
@@ -160,7 +161,7 @@ func (m *metrics) transport(tr string) *transportMetrics {
 }
 
 // observeRead is the dispatcher's Observe hook: one call per bus_bus read.
-func (m *metrics) observeRead(ev odoo.ReadEvent) {
+func (m *metrics) observeRead(ev fanout.ReadEvent) {
 	if ev.Rows > 0 {
 		m.read.WithLabelValues(ev.DB).Add(float64(ev.Rows))
 	}

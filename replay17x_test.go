@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"odoobus/odoo"
 	"odoobus/odoo/odootest"
+	"odoobus/pyjson"
 	"odoobus/session"
 )
 
@@ -287,7 +287,7 @@ func replay17x(t *testing.T, name string) {
 	od.mu.Unlock()
 	s.writeSessions17x(t)
 	toTest := func(raw string) string { return strings.ReplaceAll(raw, `"`+ref17xDB+`"`, `"`+s.db+`"`) }
-	broadcast := odoo.ChannelKey(s.db, "broadcast")
+	broadcast := pyjson.ChannelKey(s.db, "broadcast")
 
 	sockets := map[string]*socket17x{}
 	var order []string

@@ -14,8 +14,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"odoobus/odoo"
 	"odoobus/odoo/odootest"
+	"odoobus/pyjson"
 )
 
 // The default configuration (bus_channel_resolver = auto) on a 17.0
@@ -93,7 +93,7 @@ func TestResolver_RealInstallsAskOdooNothing(t *testing.T) {
 			conn := wsDial(t, s, demoSID)
 			waitLog(t, s, `channels="sql (auto; Odoo asked only about web_editor: editor_collaboration:…`, 1)
 			wsSubscribeTo(t, conn, c.requested, lastBusRow(t, s))
-			for i, ch := range []string{odoo.ChannelKey(s.db, c.requested[len(c.requested)-1]), odoo.ChannelKey(s.db, "res.partner", odootest.DemoPartner)} {
+			for i, ch := range []string{pyjson.ChannelKey(s.db, c.requested[len(c.requested)-1]), pyjson.ChannelKey(s.db, "res.partner", odootest.DemoPartner)} {
 				marker := fmt.Sprintf("row-%d", i)
 				odootest.InsertBus(t, s.sql, ch, `{"type":"golden/test","payload":{"m":"`+marker+`"}}`)
 				odootest.Notify(t, ch)
@@ -137,8 +137,8 @@ func TestResolver_WebEditorAuto(t *testing.T) {
 		odootest.InsertBus(t, s.sql, channel, fmt.Sprintf(`{"type":"golden/test","payload":{"m":"%s-%d"}}`, marker, n))
 		odootest.Notify(t, channel)
 	}
-	partner := odoo.ChannelKey(s.db, "res.partner", odootest.DemoPartner)
-	record := odoo.ChannelKey(s.db, "editor_collaboration", "res.partner", "comment", 7)
+	partner := pyjson.ChannelKey(s.db, "res.partner", odootest.DemoPartner)
+	record := pyjson.ChannelKey(s.db, "editor_collaboration", "res.partner", "comment", 7)
 
 	// A plain subscribe (presence, discuss channel, POS and plain strings)
 	// asks Odoo nothing.
@@ -146,7 +146,7 @@ func TestResolver_WebEditorAuto(t *testing.T) {
 	waitLog(t, s, `channels="sql (auto; Odoo asked only about web_editor: editor_collaboration:…`, 1)
 	last := lastBusRow(t, s)
 	wsSubscribeTo(t, c, []string{"odoo-presence-res.partner_3", "discuss.channel_1", "pos_session-3-abc", "plain-a"}, last)
-	send(odoo.ChannelKey(s.db, "pos_session-3-abc"), "pos")
+	send(pyjson.ChannelKey(s.db, "pos_session-3-abc"), "pos")
 	waitFor(t, c, "pos-", "")
 	send(partner, "partner")
 	waitFor(t, c, "partner-", "")
@@ -166,7 +166,7 @@ func TestResolver_WebEditorAuto(t *testing.T) {
 	// applied, the socket keeps its previous channels.
 	wsSubscribeTo(t, c, []string{refused, "plain-b"}, last)
 	waitLog(t, s, "exception occurred during websocket request handling", 1)
-	send(odoo.ChannelKey(s.db, "plain-b"), "refused-subscribe")
+	send(pyjson.ChannelKey(s.db, "plain-b"), "refused-subscribe")
 	send(record, "kept")
 	waitFor(t, c, "kept-", "refused-subscribe")
 	if got := od.requests.Load(); got != 2 {
@@ -184,9 +184,9 @@ func TestResolver_WebEditorOdooDown(t *testing.T) {
 	s.writeSession(demoSID, odootest.DemoUID)
 	c := wsDial(t, s, demoSID)
 	wsSubscribeTo(t, c, []string{"editor_collaboration:res.partner:comment:7", "plain-c"}, lastBusRow(t, s))
-	record := odoo.ChannelKey(s.db, "editor_collaboration", "res.partner", "comment", 7)
+	record := pyjson.ChannelKey(s.db, "editor_collaboration", "res.partner", "comment", 7)
 	odootest.InsertBus(t, s.sql, record, `{"type":"golden/test","payload":{"m":"leaked"}}`)
-	odootest.InsertBus(t, s.sql, odoo.ChannelKey(s.db, "plain-c"), `{"type":"golden/test","payload":{"m":"rest"}}`)
+	odootest.InsertBus(t, s.sql, pyjson.ChannelKey(s.db, "plain-c"), `{"type":"golden/test","payload":{"m":"rest"}}`)
 	odootest.Notify(t, record)
 	waitFor(t, c, "rest", "leaked")
 	waitLog(t, s, "record channel not given", 1)
@@ -201,7 +201,7 @@ func TestResolver_SubscribeReadsMembershipsNow(t *testing.T) {
 	od := newEditorOdoo(t)
 	s := startServerOnDB(t, "17.0", realInstall, "odoo_http_url = "+od.URL)
 	s.writeSession(demoSID, odootest.DemoUID)
-	partner := odoo.ChannelKey(s.db, "res.partner", odootest.DemoPartner)
+	partner := pyjson.ChannelKey(s.db, "res.partner", odootest.DemoPartner)
 	last := lastBusRow(t, s)
 
 	c := wsDial(t, s, demoSID)
@@ -210,7 +210,7 @@ func TestResolver_SubscribeReadsMembershipsNow(t *testing.T) {
 	odootest.Exec(t, s.sql, `INSERT INTO discuss_channel (id, name, channel_type, active) VALUES (50, 'Visitor #1', 'livechat', true)`)
 	odootest.Exec(t, s.sql, `INSERT INTO discuss_channel_member (id, channel_id, partner_id) VALUES (50, 50, $1)`, odootest.DemoPartner)
 	wsSubscribeTo(t, c, []string{"odoo-presence-mail.guest_1"}, last)
-	livechat := odoo.ChannelKey(s.db, "discuss.channel", 50)
+	livechat := pyjson.ChannelKey(s.db, "discuss.channel", 50)
 	odootest.InsertBus(t, s.sql, livechat, `{"type":"golden/test","payload":{"m":"visitor-message"}}`)
 	odootest.Notify(t, livechat)
 	waitFor(t, c, "visitor-message", "")
@@ -220,7 +220,7 @@ func TestResolver_SubscribeReadsMembershipsNow(t *testing.T) {
 	odootest.Exec(t, s.sql, `INSERT INTO res_groups_users_rel (gid, uid) VALUES (12, $1)`, odootest.DemoUID)
 	odootest.Exec(t, s.sql, `INSERT INTO discuss_channel (id, name, channel_type, group_public_id, active) VALUES (51, 'private', 'channel', 12, true)`)
 	odootest.Exec(t, s.sql, `INSERT INTO discuss_channel_member (id, channel_id, partner_id) VALUES (51, 51, $1)`, odootest.DemoPartner)
-	private := odoo.ChannelKey(s.db, "discuss.channel", 51)
+	private := pyjson.ChannelKey(s.db, "discuss.channel", 51)
 	wsSubscribeTo(t, c, []string{}, last)
 	odootest.InsertBus(t, s.sql, private, `{"type":"golden/test","payload":{"m":"group-message"}}`)
 	odootest.Notify(t, private)

@@ -17,8 +17,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"odoobus/odoo"
 	"odoobus/odoo/odootest"
+	"odoobus/pyjson"
 )
 
 // odooStandIn answers /websocket/peek_notifications like Odoo 17.0 with a
@@ -138,8 +138,8 @@ func TestResolver_WebsocketSubscribesToOdoosChannels(t *testing.T) {
 	s.writeSession(adminSID, 2)
 	s.writeSession(demoSID, 6)
 
-	custom := odoo.ChannelKey(db, "custom.module", 42)
-	broadcast := odoo.ChannelKey(db, "broadcast")
+	custom := pyjson.ChannelKey(db, "custom.module", 42)
+	broadcast := pyjson.ChannelKey(db, "broadcast")
 	n := 0
 	send := func(channel, marker string) {
 		n++
@@ -202,7 +202,7 @@ func TestResolver_OdooDownFallsBackToSQL(t *testing.T) {
 	s.writeSession(adminSID, 2)
 	c := wsDial(t, s, adminSID)
 	wsSubscribe(t, c, lastBusRow(t, s))
-	ch := odoo.ChannelKey(db, "broadcast")
+	ch := pyjson.ChannelKey(db, "broadcast")
 	odootest.InsertBus(t, s.sql, ch, `{"type":"golden/test","payload":{"m":"sql-rules"}}`)
 	odootest.Notify(t, ch)
 	waitFor(t, c, "sql-rules", "")
@@ -247,8 +247,8 @@ func TestResolver_Longpolling15(t *testing.T) {
 	dbName.Store(s.db)
 	s.writeFlatSession(adminSID, 2)
 	last := lastBusRow(t, s)
-	odootest.InsertBus(t, s.sql, odoo.ChannelKey(s.db, "broadcast"), `{"type":"t","payload":"not-for-us"}`)
-	odootest.InsertBus(t, s.sql, odoo.ChannelKey(s.db, "pos.config", 1), `{"type":"t","payload":"pos-row"}`)
+	odootest.InsertBus(t, s.sql, pyjson.ChannelKey(s.db, "broadcast"), `{"type":"t","payload":"not-for-us"}`)
+	odootest.InsertBus(t, s.sql, pyjson.ChannelKey(s.db, "pos.config", 1), `{"type":"t","payload":"pos-row"}`)
 	resp, body := postRPC(t, s.addr, "/longpolling/poll", adminSID, fmt.Sprintf(`{"channels": [], "last": %d}`, last))
 	if !strings.Contains(string(body), "pos-row") || strings.Contains(string(body), "not-for-us") {
 		t.Fatalf("poll answer %s", body)

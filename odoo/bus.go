@@ -5,12 +5,11 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/lib/pq"
+
+	"odoobus/fanout"
 )
 
 // Odoo constants from addons/bus/models/bus.py (16.0/17.0).
@@ -20,45 +19,6 @@ const (
 	BusTimeout = 50 * time.Second
 )
 
-// Notification is one bus_bus row.
-type Notification struct {
-	ID      int64
-	Channel string          // bus_bus.channel, compact JSON as stored
-	Message json.RawMessage // bus_bus.message, compact JSON as stored
-	Created time.Time       // create_date (naive UTC in Odoo)
-
-	once sync.Once
-	item []byte
-
-	lpOnce sync.Once // LPItem (bus_lp.go)
-	lpItem []byte
-}
-
-// WSItem returns the bytes Odoo 16/17 put in a websocket frame for this row:
-// {"id": <id>, "message": <json.dumps(json.loads(message))>} (the frame is
-// json.dumps of a list of these; addons/bus/websocket.py
-// _dispatch_bus_notifications). It is computed once and shared: callers must
-// not modify it. A row whose stored message is not JSON that Python could
-// read would make Odoo's dispatch fail; here it is logged once and WSItem
-// returns nil, so callers skip it and deliver the rest.
-func (n *Notification) WSItem() []byte {
-	n.once.Do(func() {
-		spaced, err := PySpaced(n.Message)
-		if err != nil {
-			slog.Default().Warn("bus_bus row with unreadable message skipped",
-				"component", "odoo", "id", n.ID, "channel", n.Channel, "err", err)
-			return
-		}
-		b := make([]byte, 0, len(spaced)+32)
-		b = append(b, `{"id": `...)
-		b = strconv.AppendInt(b, n.ID, 10)
-		b = append(b, `, "message": `...)
-		b = append(b, spaced...)
-		n.item = append(b, '}')
-	})
-	return n.item
-}
-
 const busColumns = `id, channel, message, create_date`
 
 // Poll is Odoo 17's bus.bus _poll(channels, last, ignore_ids) (bus.py,
@@ -66,7 +26,7 @@ const busColumns = `id, channel, message, create_date`
 // in the last BusTimeout, otherwise the rows with id > last; never the ids
 // in ignore; only the given channel keys; ordered by id, no limit. 16.0 is
 // the same with ignore empty.
-func (d *Database) Poll(ctx context.Context, channels []string, last int64, ignore []int64) ([]*Notification, error) {
+func (d *Database) Poll(ctx context.Context, channels []string, last int64, ignore []int64) ([]*fanout.Notification, error) {
 	if len(channels) == 0 {
 		return nil, nil
 	}
@@ -91,11 +51,11 @@ func (d *Database) Poll(ctx context.Context, channels []string, last int64, igno
 	return d.scanBus(rows)
 }
 
-// readSince is the dispatcher's one query per wake-up: every row, all
+// ReadSince is the dispatcher's one query per wake-up (fanout.Bus): every row, all
 // channels, with id > last or id in gaps (ids skipped by an earlier read,
 // possibly committed since), ordered by id. Filtering by channel happens in
-// memory (Hub.Route).
-func (d *Database) readSince(ctx context.Context, last int64, gaps []int64) ([]*Notification, error) {
+// memory (fanout.Hub.Route).
+func (d *Database) ReadSince(ctx context.Context, last int64, gaps []int64) ([]*fanout.Notification, error) {
 	if gaps == nil {
 		gaps = []int64{}
 	}
@@ -107,12 +67,12 @@ func (d *Database) readSince(ctx context.Context, last int64, gaps []int64) ([]*
 	return d.scanBus(rows)
 }
 
-func (d *Database) scanBus(rows *sql.Rows) ([]*Notification, error) {
+func (d *Database) scanBus(rows *sql.Rows) ([]*fanout.Notification, error) {
 	defer rows.Close()
-	var out []*Notification
+	var out []*fanout.Notification
 	for rows.Next() {
 		var (
-			n       Notification
+			n       fanout.Notification
 			channel sql.NullString
 			message sql.NullString
 			created sql.NullTime
@@ -140,4 +100,14 @@ func (d *Database) LastID(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("odoo: %s: last bus_bus id: %w", d.Name, err)
 	}
 	return id, nil
+}
+
+// Bus is database name as the dispatcher reads it (fanout.Source): LastID,
+// ReadSince and TokenKeys of its Database.
+func (r *Registry) Bus(ctx context.Context, name string) (fanout.Bus, error) {
+	d, err := r.Get(ctx, name)
+	if err != nil {
+		return nil, err // not a nil *Database in a non-nil interface
+	}
+	return d, nil
 }

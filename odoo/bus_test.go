@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"odoobus/odoo/odootest"
+	"odoobus/pyjson"
 )
 
 func TestPoll_Odoo17Semantics(t *testing.T) {
@@ -15,9 +16,9 @@ func TestPoll_Odoo17Semantics(t *testing.T) {
 	if last, err := d.LastID(ctx); err != nil || last != 0 {
 		t.Fatalf("LastID on an empty bus_bus = %d, %v; want 0", last, err)
 	}
-	broadcast := ChannelKey(name, "broadcast")
-	partner := ChannelKey(name, "res.partner", 3)
-	other := ChannelKey(name, "res.partner", 7)
+	broadcast := pyjson.ChannelKey(name, "broadcast")
+	partner := pyjson.ChannelKey(name, "res.partner", 3)
+	other := pyjson.ChannelKey(name, "res.partner", 7)
 	msg := `{"type":"t","payload":{"n":1}}`
 
 	filler := odootest.InsertBus(t, conn, other, msg)
@@ -45,7 +46,7 @@ func TestPoll_Odoo17Semantics(t *testing.T) {
 		{"last > 0 ignores the 50 s window", []string{broadcast}, filler, nil, []int64{old, r1, r4}},
 		{"channel filter", []string{other}, 0, nil, []int64{filler, r3}},
 		{"no channels", nil, 0, nil, []int64{}},
-		{"unknown channel", []string{ChannelKey("otherdb", "broadcast")}, 0, nil, []int64{}},
+		{"unknown channel", []string{pyjson.ChannelKey("otherdb", "broadcast")}, 0, nil, []int64{}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -74,7 +75,7 @@ func TestPoll_Odoo17Semantics(t *testing.T) {
 	}
 
 	// The dispatcher's read: everything after last plus the gap ids.
-	rows, err := d.readSince(ctx, r2, []int64{old, r1 + 1000})
+	rows, err := d.ReadSince(ctx, r2, []int64{old, r1 + 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,25 +87,4 @@ func TestPoll_Odoo17Semantics(t *testing.T) {
 func jsonInt(i int64) string {
 	b, _ := json.Marshal(i)
 	return string(b)
-}
-
-func TestWSItem_MalformedMessageSkipped(t *testing.T) {
-	for _, m := range []string{`{"type":`, ``, `{'a':1}`, "\"\xff\""} {
-		n := &Notification{ID: 9, Channel: `["db","broadcast"]`, Message: json.RawMessage(m)}
-		if item := n.WSItem(); item != nil {
-			t.Errorf("%q: WSItem %s, want nil", m, item)
-		}
-		if item := n.WSItem(); item != nil { // computed once, stays nil
-			t.Errorf("%q: second WSItem %s", m, item)
-		}
-	}
-	n := &Notification{ID: 7, Message: json.RawMessage(`{"type":"golden/injected","payload":{"hello":"world","n":1}}`)}
-	want := `{"id": 7, "message": {"type": "golden/injected", "payload": {"hello": "world", "n": 1}}}`
-	if got := string(n.WSItem()); got != want {
-		t.Fatalf("got %s want %s", got, want)
-	}
-	first, second := n.WSItem(), n.WSItem()
-	if &first[0] != &second[0] {
-		t.Fatal("WSItem re-encoded instead of caching")
-	}
 }

@@ -27,7 +27,7 @@ var ErrBadChannel = errors.New("odoo: channel string rejected by Odoo")
 // *RaisedError (a module's access check), mean Odoo's subscribe would
 // have raised: keep the previous subscription.
 func (d *Database) Channels(ctx context.Context, id Identity, requested []string) ([]string, error) {
-	rules, err := rulesFor(d.Version)
+	rules, err := d.wsRules()
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +49,7 @@ func (d *Database) Channels(ctx context.Context, id Identity, requested []string
 // Channels returned. Call it after the subscription is in place, as Odoo
 // does (dispatch.subscribe first).
 func (d *Database) SendMissedPresences(ctx context.Context, id Identity, channels []string) error {
-	rules, err := rulesFor(d.Version)
+	rules, err := d.wsRules()
 	if err != nil {
 		return err
 	}

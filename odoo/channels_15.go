@@ -3,6 +3,8 @@ package odoo
 import (
 	"context"
 	"fmt"
+
+	"odoobus/pyjson"
 )
 
 // channels15 is Odoo 15.0's poll channels (protocol §4.3, §8 15.0;
@@ -17,7 +19,7 @@ import (
 //   - bus: "broadcast" last (captures/odoo15 README, Spec corrections 8).
 type channels15 struct{}
 
-func (channels15) clientKey(db, s string) string { return ChannelKey(db, s) }
+func (channels15) clientKey(db, s string) string { return pyjson.ChannelKey(db, s) }
 
 func (c channels15) pollChannels(ctx context.Context, d *Database, id Identity, requested []string) ([]string, error) {
 	info, err := d.lpInfo(ctx)
@@ -29,17 +31,17 @@ func (c channels15) pollChannels(ctx context.Context, d *Database, id Identity, 
 		keys = append(keys, c.clientKey(d.Name, s))
 	}
 	if id.UID != 0 && info.modules["calendar"] {
-		keys = append(keys, ChannelKey(d.Name, "calendar.alarm", id.PartnerID))
+		keys = append(keys, pyjson.ChannelKey(d.Name, "calendar.alarm", id.PartnerID))
 	}
 	if info.modules["mail"] {
 		var member string
 		var owner int64
 		switch {
 		case id.UID != 0:
-			keys = append(keys, ChannelKey(d.Name, "res.partner", id.PartnerID))
+			keys = append(keys, pyjson.ChannelKey(d.Name, "res.partner", id.PartnerID))
 			member, owner = "partner_id", id.PartnerID
 		case id.GuestID != 0:
-			keys = append(keys, ChannelKey(d.Name, "mail.guest", id.GuestID))
+			keys = append(keys, pyjson.ChannelKey(d.Name, "mail.guest", id.GuestID))
 			member, owner = "guest_id", id.GuestID
 		}
 		if member != "" {
@@ -48,11 +50,11 @@ func (c channels15) pollChannels(ctx context.Context, d *Database, id Identity, 
 				return nil, err
 			}
 			for _, cid := range ids {
-				keys = append(keys, ChannelKey(d.Name, "mail.channel", cid))
+				keys = append(keys, pyjson.ChannelKey(d.Name, "mail.channel", cid))
 			}
 		}
 	}
-	return append(keys, ChannelKey(d.Name, "broadcast")), nil
+	return append(keys, pyjson.ChannelKey(d.Name, "broadcast")), nil
 }
 
 // memberChannels lists the mail.channel ids whose mail_channel_partner rows

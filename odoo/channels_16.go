@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"odoobus/pyjson"
 )
 
 // Channel building of Odoo 16.0:
@@ -28,7 +30,7 @@ type channels16 struct{}
 func (channels16) channels(ctx context.Context, d *Database, id Identity, requested []string) ([]string, error) {
 	var ks keySet
 	for _, s := range requested {
-		ks.add(ChannelKey(d.Name, s))
+		ks.add(pyjson.ChannelKey(d.Name, s))
 	}
 	var (
 		field string
@@ -36,10 +38,10 @@ func (channels16) channels(ctx context.Context, d *Database, id Identity, reques
 	)
 	switch {
 	case id.UID != 0:
-		ks.add(ChannelKey(d.Name, "res.partner", id.PartnerID))
+		ks.add(pyjson.ChannelKey(d.Name, "res.partner", id.PartnerID))
 		field, owner = "partner_id", id.PartnerID
 	case id.GuestID != 0:
-		ks.add(ChannelKey(d.Name, "mail.guest", id.GuestID))
+		ks.add(pyjson.ChannelKey(d.Name, "mail.guest", id.GuestID))
 		field, owner = "guest_id", id.GuestID
 	}
 	if owner != 0 {
@@ -55,13 +57,13 @@ func (channels16) channels(ctx context.Context, d *Database, id Identity, reques
 			if err := rows.Scan(&cid); err != nil {
 				return nil, err
 			}
-			ks.add(ChannelKey(d.Name, "mail.channel", cid))
+			ks.add(pyjson.ChannelKey(d.Name, "mail.channel", cid))
 		}
 		if err := rows.Err(); err != nil {
 			return nil, fmt.Errorf("odoo: reading mail channels: %w", err)
 		}
 	}
-	ks.add(ChannelKey(d.Name, "broadcast"))
+	ks.add(pyjson.ChannelKey(d.Name, "broadcast"))
 	return ks.keys, nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/lib/pq"
+
+	"odoobus/pyjson"
 )
 
 // Channel building of Odoo 17.0 (late 17.0, the reference capture's tree):
@@ -293,9 +295,9 @@ func (channels17) channels(ctx context.Context, d *Database, id Identity, reques
 		case 0:
 			canRead = rid == 1
 		case 1:
-			ks.add(ChannelKey(d.Name, "res.partner", rid, "presence"))
+			ks.add(pyjson.ChannelKey(d.Name, "res.partner", rid, "presence"))
 		case 2:
-			ks.add(ChannelKey(d.Name, "mail.guest", rid, "presence"))
+			ks.add(pyjson.ChannelKey(d.Name, "mail.guest", rid, "presence"))
 		case 3:
 			channels = append(channels, rid)
 		}
@@ -309,24 +311,24 @@ func (channels17) channels(ctx context.Context, d *Database, id Identity, reques
 	// mail _build_bus_channel_list: remaining strings, the guest, the
 	// channels, (channel, "members") for those not explicitly requested.
 	for _, s := range req.plain {
-		ks.add(ChannelKey(d.Name, s))
+		ks.add(pyjson.ChannelKey(d.Name, s))
 	}
 	if chanGuest != 0 {
-		ks.add(ChannelKey(d.Name, "mail.guest", chanGuest))
+		ks.add(pyjson.ChannelKey(d.Name, "mail.guest", chanGuest))
 	}
 	for _, c := range channels {
-		ks.add(ChannelKey(d.Name, "discuss.channel", c))
+		ks.add(pyjson.ChannelKey(d.Name, "discuss.channel", c))
 	}
 	for _, c := range channels {
 		if !req.requested[c] {
-			ks.add(ChannelKey(d.Name, "discuss.channel", c, "members"))
+			ks.add(pyjson.ChannelKey(d.Name, "discuss.channel", c, "members"))
 		}
 	}
 	// bus _build_bus_channel_list: 'broadcast', then the partner when the
 	// session has a uid.
-	ks.add(ChannelKey(d.Name, "broadcast"))
+	ks.add(pyjson.ChannelKey(d.Name, "broadcast"))
 	if id.UID != 0 {
-		ks.add(ChannelKey(d.Name, "res.partner", id.PartnerID))
+		ks.add(pyjson.ChannelKey(d.Name, "res.partner", id.PartnerID))
 	}
 	return ks.keys, nil
 }

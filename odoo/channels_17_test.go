@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"odoobus/odoo/odootest"
+	"odoobus/pyjson"
 )
 
 // captureAdminChannels is the "channels" list /websocket/peek_notifications
@@ -46,7 +47,7 @@ func captureAdminChannels(t *testing.T, db string) []string {
 			}
 			parts[i] = p
 		}
-		keys = append(keys, ChannelKey(db, parts...))
+		keys = append(keys, pyjson.ChannelKey(db, parts...))
 	}
 	if len(keys) == 0 {
 		t.Fatal("no channels in the capture")
@@ -91,7 +92,7 @@ func captureDemoRequest(t *testing.T) []string {
 
 func TestChannels_17(t *testing.T) {
 	d := db17(t)
-	k := func(parts ...any) string { return ChannelKey(d.Name, parts...) }
+	k := func(parts ...any) string { return pyjson.ChannelKey(d.Name, parts...) }
 	var (
 		admin  = Identity{UID: 2, PartnerID: 3, Internal: true}
 		demo   = Identity{UID: 6, PartnerID: 7, Internal: true}
@@ -242,7 +243,7 @@ func TestChannels_17NoDiscussAccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{ChannelKey(d.Name, "discuss.channel", 6), ChannelKey(d.Name, "broadcast"), ChannelKey(d.Name, "res.partner", 20)}
+	want := []string{pyjson.ChannelKey(d.Name, "discuss.channel", 6), pyjson.ChannelKey(d.Name, "broadcast"), pyjson.ChannelKey(d.Name, "res.partner", 20)}
 	if !slices.Equal(got, want) {
 		t.Fatalf("channels %q, want %q", got, want)
 	}

@@ -1,6 +1,10 @@
 package odoo
 
-import "context"
+import (
+	"context"
+
+	"odoobus/pyjson"
+)
 
 // channels8 is Odoo 8.0's poll channels (protocol §8 8.0; bus/bus.py [S1],
 // im_chat/im_chat.py [S4]): client strings as bare JSON strings; when
@@ -8,7 +12,7 @@ import "context"
 // appends (db, "im_chat.session", uid) to the client's list.
 type channels8 struct{}
 
-func (channels8) clientKey(_, s string) string { return ChannelString(s) }
+func (channels8) clientKey(_, s string) string { return pyjson.ChannelString(s) }
 
 func (c channels8) pollChannels(ctx context.Context, d *Database, id Identity, requested []string) ([]string, error) {
 	info, err := d.lpInfo(ctx)
@@ -20,7 +24,7 @@ func (c channels8) pollChannels(ctx context.Context, d *Database, id Identity, r
 		keys = append(keys, c.clientKey(d.Name, s))
 	}
 	if id.UID != 0 && info.modules["im_chat"] {
-		keys = append(keys, ChannelKey(d.Name, "im_chat.session", id.UID))
+		keys = append(keys, pyjson.ChannelKey(d.Name, "im_chat.session", id.UID))
 	}
 	return keys, nil
 }

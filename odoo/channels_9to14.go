@@ -1,6 +1,10 @@
 package odoo
 
-import "context"
+import (
+	"context"
+
+	"odoobus/pyjson"
+)
 
 // channels9to14 is the mail module's poll channels of Odoo 9.0–14.0
 // (protocol §4.2, §8 "9.0 – 14.0"; mail/controllers/bus.py [S8][S11][S23],
@@ -15,7 +19,7 @@ import "context"
 // 9.0 appends to the client's own list, 10.0+ to a copy: nothing visible.
 type channels9to14 struct{}
 
-func (channels9to14) clientKey(_, s string) string { return ChannelString(s) }
+func (channels9to14) clientKey(_, s string) string { return pyjson.ChannelString(s) }
 
 func (c channels9to14) pollChannels(ctx context.Context, d *Database, id Identity, requested []string) ([]string, error) {
 	info, err := d.lpInfo(ctx)
@@ -30,7 +34,7 @@ func (c channels9to14) pollChannels(ctx context.Context, d *Database, id Identit
 		return keys, nil
 	}
 	if info.modules["calendar"] {
-		keys = append(keys, ChannelKey(d.Name, "calendar.alarm", id.PartnerID))
+		keys = append(keys, pyjson.ChannelKey(d.Name, "calendar.alarm", id.PartnerID))
 	}
 	if info.modules["mail"] {
 		ids, err := memberChannels(ctx, d, info, "partner_id", id.PartnerID)
@@ -38,10 +42,10 @@ func (c channels9to14) pollChannels(ctx context.Context, d *Database, id Identit
 			return nil, err
 		}
 		for _, cid := range ids {
-			keys = append(keys, ChannelKey(d.Name, "mail.channel", cid))
+			keys = append(keys, pyjson.ChannelKey(d.Name, "mail.channel", cid))
 		}
-		keys = append(keys, ChannelKey(d.Name, "res.partner", id.PartnerID),
-			ChannelKey(d.Name, "ir.needaction", id.PartnerID))
+		keys = append(keys, pyjson.ChannelKey(d.Name, "res.partner", id.PartnerID),
+			pyjson.ChannelKey(d.Name, "ir.needaction", id.PartnerID))
 	}
 	return keys, nil
 }

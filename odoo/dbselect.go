@@ -48,20 +48,47 @@ import (
 // final newline): Odoo database names are ASCII without newlines
 // (odoo/service/db.py DBNAME_PATTERN), so they do not change the outcome.
 
-// DBRules selects Odoo's database-selection rules.
-type DBRules int
+// DBRules is one era of Odoo's database selection: the facts that differ
+// between 16.0+ and 8.0–15.0 (the file comment), as a row the selection
+// reads instead of comparing eras.
+type DBRules struct {
+	Name string // "16.0+", "8.0-15.0" (logs, the dbfilter cache key)
+	// SessionDBFiltered: the session's database is kept when
+	// db_filter([session.db]) keeps it, with no listing (16.0+); otherwise
+	// only when it is in the filtered listing (8.0–15.0).
+	SessionDBFiltered bool
+	// DBNameFilters: without a dbfilter, db_filter keeps the databases of
+	// the db_name list only (16.0+); 8.0–15.0's db_filter keeps them all.
+	DBNameFilters bool
+	// StripWWW: %h loses a leading "www." and %d is its first label (16.0+);
+	// otherwise %h keeps it and %d skips a first "www" label (8.0–15.0).
+	StripWWW bool
+	// EscapeHost: %h and %d are substituted re.escape-d (16.0+); otherwise
+	// as raw text, which is then pattern text checked like dbfilter itself.
+	EscapeHost bool
+}
 
-const (
-	DBRules16 DBRules = iota // Odoo 16.0+ (the default)
-	DBRules8                 // Odoo 8.0–15.0
+// The two rows: DBRules16 is the registry's default, poll uses DBRules8.
+var (
+	// odoo/http.py @16.0/@17.0 db_filter, Request._get_session_and_dbname.
+	DBRules16 = &DBRules{
+		Name:              "16.0+",
+		SessionDBFiltered: true,
+		DBNameFilters:     true,
+		StripWWW:          true,
+		EscapeHost:        true,
+	}
+	// odoo/http.py @8.0 db_filter, db_monodb (9.0–15.0 UNVERIFIED, above).
+	DBRules8 = &DBRules{
+		Name:              "8.0-15.0",
+		SessionDBFiltered: false,
+		DBNameFilters:     false,
+		StripWWW:          false,
+		EscapeHost:        false,
+	}
 )
 
-func (r DBRules) String() string {
-	if r == DBRules8 {
-		return "8.0-15.0"
-	}
-	return "16.0+"
-}
+func (r *DBRules) String() string { return r.Name }
 
 // ErrNoDatabase: no database can serve the request (Odoo: request.db None).
 var ErrNoDatabase = errors.New("odoo: no database for this request")
@@ -73,11 +100,11 @@ func (r *Registry) Select(ctx context.Context, host, sessionDB string) (string, 
 }
 
 // SelectWith is Select with explicit rules.
-func (r *Registry) SelectWith(ctx context.Context, rules DBRules, host, sessionDB string) (string, error) {
+func (r *Registry) SelectWith(ctx context.Context, rules *DBRules, host, sessionDB string) (string, error) {
 	if r.filter.err != nil {
 		return "", r.filter.err
 	}
-	if rules == DBRules16 && sessionDB != "" {
+	if rules.SessionDBFiltered && sessionDB != "" {
 		keep, err := r.filterDBs(rules, host, []string{sessionDB})
 		if err != nil {
 			return "", err
@@ -94,7 +121,7 @@ func (r *Registry) SelectWith(ctx context.Context, rules DBRules, host, sessionD
 	if err != nil {
 		return "", err
 	}
-	if rules == DBRules8 && sessionDB != "" && slices.Contains(dbs, sessionDB) {
+	if !rules.SessionDBFiltered && sessionDB != "" && slices.Contains(dbs, sessionDB) {
 		return sessionDB, nil
 	}
 	if len(dbs) == 1 {
@@ -156,13 +183,13 @@ func (r *Registry) listDBs(ctx context.Context) ([]string, error) {
 }
 
 // filterDBs is odoo/http.py db_filter(dbs, host) for the rules.
-func (r *Registry) filterDBs(rules DBRules, host string, dbs []string) ([]string, error) {
+func (r *Registry) filterDBs(rules *DBRules, host string, dbs []string) ([]string, error) {
 	return filterWith(r.filter, r.cfg.DBName, rules, host, dbs)
 }
 
 // FilterDBs is Odoo's db_filter as a pure function: the databases of dbs
 // that a request for host may use, given odoo.conf's dbfilter and db_name.
-func FilterDBs(rules DBRules, dbfilter, dbName, host string, dbs []string) ([]string, error) {
+func FilterDBs(rules *DBRules, dbfilter, dbName, host string, dbs []string) ([]string, error) {
 	f := newDBFilter(dbfilter)
 	if f.err != nil {
 		return nil, f.err
@@ -170,9 +197,9 @@ func FilterDBs(rules DBRules, dbfilter, dbName, host string, dbs []string) ([]st
 	return filterWith(f, dbName, rules, host, dbs)
 }
 
-func filterWith(f *dbFilter, dbName string, rules DBRules, host string, dbs []string) ([]string, error) {
+func filterWith(f *dbFilter, dbName string, rules *DBRules, host string, dbs []string) ([]string, error) {
 	if f.pattern == "" {
-		if rules == DBRules16 && dbName != "" {
+		if rules.DBNameFilters && dbName != "" {
 			// sorted(set(db_name list) & set(dbs))
 			names := dbNameList(dbName)
 			var out []string
@@ -200,9 +227,9 @@ func filterWith(f *dbFilter, dbName string, rules DBRules, host string, dbs []st
 }
 
 // HostParts returns what %h and %d stand for under rules, before escaping.
-func HostParts(rules DBRules, host string) (h, d string) {
+func HostParts(rules *DBRules, host string) (h, d string) {
 	h, _, _ = strings.Cut(host, ":")
-	if rules == DBRules8 {
+	if !rules.StripWWW {
 		first, rest, _ := strings.Cut(h, ".")
 		d = first
 		if first == "www" && rest != "" {
@@ -249,11 +276,11 @@ func newDBFilter(pattern string) *dbFilter {
 	return f
 }
 
-func (f *dbFilter) compile(rules DBRules, host string) (*regexp.Regexp, error) {
+func (f *dbFilter) compile(rules *DBRules, host string) (*regexp.Regexp, error) {
 	if f.static != nil {
 		return f.static, nil
 	}
-	key := rules.String() + "\x00" + host
+	key := rules.Name + "\x00" + host
 	f.mu.Lock()
 	re, ok := f.cache[key]
 	f.mu.Unlock()
@@ -261,12 +288,12 @@ func (f *dbFilter) compile(rules DBRules, host string) (*regexp.Regexp, error) {
 		return re, nil
 	}
 	h, d := HostParts(rules, host)
-	if rules == DBRules16 {
+	if rules.EscapeHost {
 		h, d = regexp.QuoteMeta(h), regexp.QuoteMeta(d)
 	}
 	// Python: .replace("%h", …) then .replace("%d", …), in that order.
 	src := strings.ReplaceAll(strings.ReplaceAll(f.pattern, "%h", h), "%d", d)
-	if rules == DBRules8 {
+	if !rules.EscapeHost {
 		// Unescaped host text is pattern text here, as in Odoo 8.0.
 		if err := checkPyRegex(src); err != nil {
 			return nil, fmt.Errorf("odoo: dbfilter for host %q: %w", host, err)

@@ -11,7 +11,7 @@ import (
 
 func TestHostParts(t *testing.T) {
 	cases := []struct {
-		rules      DBRules
+		rules      *DBRules
 		host, h, d string
 	}{
 		{DBRules16, "www.shop.example.com:8069", "shop.example.com", "shop"},
@@ -37,7 +37,7 @@ func TestFilterDBs(t *testing.T) {
 	dbs := []string{"example.com", "example.com_test", "exampleXcom", "shop", "shop2", "my_test", "test", "b1", "www.example.com", "wwwXexampleXcom"}
 	cases := []struct {
 		name           string
-		rules          DBRules
+		rules          *DBRules
 		filter, dbName string
 		host           string
 		want           []string
@@ -111,7 +111,7 @@ func TestSelect_OwnedDatabases(t *testing.T) {
 
 	ctx := ctxT(t)
 	type step struct {
-		rules           DBRules
+		rules           *DBRules
 		filter, dbName  string
 		host, sessionDB string
 		want            string // "" = ErrNoDatabase

@@ -2,6 +2,7 @@ package odoo
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"odoobus/config"
+	"odoobus/fanout"
 	"odoobus/odoo/odootest"
 )
 
@@ -46,15 +48,12 @@ func testDB(t testing.TB, major int) *Database {
 	t.Helper()
 	name := odootest.NewDB(t, strconv.Itoa(major)+".0")
 	server := odootest.Open(t, "postgres")
-	return &Database{
-		Name:    name,
-		Version: Version{Major: major, Minor: 0},
-		SQL:     odootest.Open(t, name),
-		Notify: func(ctx context.Context, payload string) error {
-			_, err := server.ExecContext(ctx, `SELECT pg_notify('imbus', $1)`, payload)
-			return err
-		},
+	d := newDatabase(name, Version{Major: major, Minor: 0}, odootest.Open(t, name))
+	d.Notify = func(ctx context.Context, payload string) error {
+		_, err := server.ExecContext(ctx, `SELECT pg_notify('imbus', $1)`, payload)
+		return err
 	}
+	return d
 }
 
 // ctxT is a context bounded by 30 s and the test's end.
@@ -64,7 +63,7 @@ func ctxT(t testing.TB) context.Context {
 	return ctx
 }
 
-func ids(ns []*Notification) []int64 {
+func ids(ns []*fanout.Notification) []int64 {
 	out := make([]int64, len(ns))
 	for i, n := range ns {
 		out[i] = n.ID
@@ -74,4 +73,9 @@ func ids(ns []*Notification) []int64 {
 
 func randSuffix() string {
 	return strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
 }

@@ -38,7 +38,7 @@ func (d *Database) Identity(ctx context.Context, uid int64, cookies map[string]s
 }
 
 func (d *Database) identity(ctx context.Context, uid int64, cookies map[string]string) (Identity, error) {
-	rules, err := rulesFor(d.Version)
+	rules, err := d.wsRules()
 	if err != nil {
 		return Identity{}, err
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/lib/pq"
+
+	"odoobus/pyjson"
 )
 
 // web_editor's collaboration channels. The editor of an html field
@@ -104,7 +106,7 @@ func (j *judgeRules) parse(s string) (editorTarget, bool) {
 
 // key is the record channel Odoo adds for t.
 func (t editorTarget) key(db string) string {
-	return ChannelKey(db, "editor_collaboration", t.Model, t.Field, t.ID)
+	return pyjson.ChannelKey(db, "editor_collaboration", t.Model, t.Field, t.ID)
 }
 
 // Exceptions Odoo raises in the judgement.
@@ -271,7 +273,7 @@ func (d *Database) judge(ctx context.Context, id Identity, requested []string, k
 		}
 	}
 	for _, s := range requested {
-		if i := slices.Index(keys, ChannelKey(d.Name, s)); i >= at {
+		if i := slices.Index(keys, pyjson.ChannelKey(d.Name, s)); i >= at {
 			at = i + 1
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"odoobus/odoo/odootest"
+	"odoobus/pyjson"
 )
 
 // editorStandIn answers /websocket/peek_notifications (or 15.0's
@@ -81,7 +82,7 @@ func TestJudgeEditor17(t *testing.T) {
 		return id.WithSession("0cec69ea87b41579dd265fa44b87b931ca170d72")
 	}
 	demo, portal, public := identity(odootest.DemoUID), identity(odootest.PortalUID), identity(0)
-	tuple := ChannelKey(d.Name, "editor_collaboration", "res.partner", "comment", 7)
+	tuple := pyjson.ChannelKey(d.Name, "editor_collaboration", "res.partner", "comment", 7)
 
 	cases := []struct {
 		name      string
@@ -136,7 +137,7 @@ func TestJudgeEditor17(t *testing.T) {
 			}
 			if c.granted {
 				i := slices.Index(keys, tuple)
-				if prev := ChannelKey(d.Name, c.requested[len(c.requested)-1]); keys[i-1] != prev {
+				if prev := pyjson.ChannelKey(d.Name, c.requested[len(c.requested)-1]); keys[i-1] != prev {
 					t.Errorf("record channel at %d, not after %s: %q", i, prev, keys)
 				}
 				keys = slices.Delete(slices.Clone(keys), i, i+1)
@@ -243,7 +244,7 @@ func TestJudgeEditor_Eras(t *testing.T) {
 	id := demoIdentity(t, d)
 	keys, err := d.Channels(ctx, id, []string{"editor_collaboration:res.partner:comment:999999999", "plain"})
 	if err != nil || st.requests.Load() != 0 || len(keys) == 0 ||
-		slices.Contains(keys, ChannelKey(d.Name, "editor_collaboration", "res.partner", "comment", 999999999)) {
+		slices.Contains(keys, pyjson.ChannelKey(d.Name, "editor_collaboration", "res.partner", "comment", 999999999)) {
 		t.Fatalf("16.0 missing record: %q %v, %d requests", keys, err, st.requests.Load())
 	}
 	portal, err := d.Identity(ctx, odootest.PortalUID, nil)
@@ -267,8 +268,8 @@ func TestJudgeEditor_Eras(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys, err = d15.PollChannels(ctx, pub, []string{"editor_collaboration:res.partner:comment:7"})
-	if err != nil || st15.requests.Load() != 0 || !slices.Contains(keys, ChannelKey(d15.Name, "editor_collaboration:res.partner:comment:7")) ||
-		slices.Contains(keys, ChannelKey(d15.Name, "editor_collaboration", "res.partner", "comment", 7)) {
+	if err != nil || st15.requests.Load() != 0 || !slices.Contains(keys, pyjson.ChannelKey(d15.Name, "editor_collaboration:res.partner:comment:7")) ||
+		slices.Contains(keys, pyjson.ChannelKey(d15.Name, "editor_collaboration", "res.partner", "comment", 7)) {
 		t.Fatalf("15.0 public poll: %q %v, %d requests", keys, err, st15.requests.Load())
 	}
 	user, err := d15.PollIdentity(ctx, odootest.DemoUID, map[string]string{"session_id": "f14edb2ae098dcc768c1934d5fb44bc0a4bae7c5"})
@@ -276,7 +277,7 @@ func TestJudgeEditor_Eras(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys, err = d15.PollChannels(ctx, user, []string{"editor_collaboration:res.partner:comment:7"})
-	if err != nil || st15.requests.Load() != 1 || !slices.Contains(keys, ChannelKey(d15.Name, "editor_collaboration", "res.partner", "comment", 7)) {
+	if err != nil || st15.requests.Load() != 1 || !slices.Contains(keys, pyjson.ChannelKey(d15.Name, "editor_collaboration", "res.partner", "comment", 7)) {
 		t.Fatalf("15.0 user poll: %q %v, %d requests", keys, err, st15.requests.Load())
 	}
 	st15.mu.Lock()

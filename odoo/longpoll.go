@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+
+	"odoobus/fanout"
+	"odoobus/pyjson"
 )
 
 // The /longpolling side of Odoo 8.0–15.0 (protocol/longpolling-8-15.md).
@@ -27,46 +30,21 @@ func (o PollOptions) Has(key string) bool { _, ok := o[key]; return ok }
 // Truthy is Python's bool() of the option (JSON false, null, 0, "", [] and
 // {} are falsy; a missing key is falsy).
 func (o PollOptions) Truthy(key string) bool {
-	return PyTruthy(o[key])
-}
-
-// PyTruthy is Python's bool() of a JSON value: false, null, 0, "", [] and
-// {} are falsy, and so is a missing (empty) or malformed value.
-func PyTruthy(raw json.RawMessage) bool {
-	var v any
-	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
-		return false
-	}
-	switch x := v.(type) {
-	case nil:
-		return false
-	case bool:
-		return x
-	case float64:
-		return x != 0
-	case string:
-		return x != ""
-	case []any:
-		return len(x) > 0
-	case map[string]any:
-		return len(x) > 0
-	}
-	return true
+	return pyjson.Truthy(o[key])
 }
 
 // HasLongpolling reports whether the database's Odoo serves /longpolling
 // (8.0–15.0).
 func (d *Database) HasLongpolling() bool {
-	_, ok := longpollRulesFor(d.Version)
-	return ok
+	return d.lp != nil
 }
 
+// lpRules is d's /longpolling row (resolved when d was opened).
 func (d *Database) lpRules() (*longpollRules, error) {
-	r, ok := longpollRulesFor(d.Version)
-	if !ok {
+	if d.lp == nil {
 		return nil, &UnsupportedVersionError{Version: d.Version}
 	}
-	return r, nil
+	return d.lp, nil
 }
 
 // PollIdentity resolves who a longpolling request acts as: the session uid
@@ -159,7 +137,7 @@ func (d *Database) PollPresence(ctx context.Context, id Identity, opts PollOptio
 // answer for options.bus_presence_partner_ids (id -1, channel
 // [db, "bus.presence"], message {"id": partner, "im_status": status}); nil
 // for other versions or without that option.
-func (d *Database) PresenceEntries(ctx context.Context, opts PollOptions) ([]*Notification, error) {
+func (d *Database) PresenceEntries(ctx context.Context, opts PollOptions) ([]*fanout.Notification, error) {
 	rules, err := d.lpRules()
 	if err != nil {
 		return nil, err
@@ -195,7 +173,7 @@ func (d *Database) Send(ctx context.Context, uid int64, channel string, message 
 		return err
 	}
 	key := rules.Channels.clientKey(d.Name, channel)
-	msg, err := PyCompact(message)
+	msg, err := pyjson.Compact(message)
 	if err != nil {
 		return err
 	}
@@ -232,33 +210,4 @@ func insertBusLP(ctx context.Context, tx *sql.Tx, by busCreator, channel, messag
 		return fmt.Errorf("odoo: writing bus_bus: %w", err)
 	}
 	return nil
-}
-
-// PyCompact re-encodes JSON text as Python's json.dumps(value,
-// separators=(',', ':')) of json.loads(text) does (ensure_ascii, key order
-// kept): what 8.0–15.0 store in bus_bus.message.
-func PyCompact(text []byte) ([]byte, error) {
-	spaced, err := PySpaced(text)
-	if err != nil {
-		return nil, err
-	}
-	// PySpaced writes ", " and ": " between tokens and nothing else outside
-	// strings; inside strings every byte is printable ASCII.
-	out := make([]byte, 0, len(spaced))
-	in := false
-	for i := 0; i < len(spaced); i++ {
-		c := spaced[i]
-		switch {
-		case in && c == '\\':
-			out = append(out, c, spaced[i+1])
-			i++
-			continue
-		case c == '"':
-			in = !in
-		case !in && c == ' ':
-			continue
-		}
-		out = append(out, c)
-	}
-	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"odoobus/odoo/odootest"
+	"odoobus/pyjson"
 )
 
 // db16 is a fresh 16.0 test database (testDB).
@@ -25,7 +26,7 @@ func TestDetectVersion16(t *testing.T) {
 func TestChannels16(t *testing.T) {
 	d := db16(t)
 	ctx := ctxT(t)
-	k := func(parts ...any) string { return ChannelKey(d.Name, parts...) }
+	k := func(parts ...any) string { return pyjson.ChannelKey(d.Name, parts...) }
 	cases := []struct {
 		name      string
 		id        Identity
@@ -159,10 +160,10 @@ func TestIMStatus16(t *testing.T) {
 	}
 	r := rows[0]
 	wantMsg := `{"type":"bus/im_status","payload":{"partners":[{"id":7,"im_status":"offline"},{"id":3,"im_status":"online"}]}}`
-	if r.channel != ChannelKey(d.Name, "res.partner", 3) || r.message != wantMsg || r.createUID.Int64 != 2 || r.writeUID.Int64 != 2 {
+	if r.channel != pyjson.ChannelKey(d.Name, "res.partner", 3) || r.message != wantMsg || r.createUID.Int64 != 2 || r.writeUID.Int64 != 2 {
 		t.Fatalf("row %+v\nwant message %s", r, wantMsg)
 	}
-	if n := l.next(t, 5*time.Second); n != `[`+ChannelKey(d.Name, "res.partner", 3)+`]` {
+	if n := l.next(t, 5*time.Second); n != `[`+pyjson.ChannelKey(d.Name, "res.partner", 3)+`]` {
 		t.Fatalf("NOTIFY %q", n)
 	}
 
@@ -202,7 +203,7 @@ func TestIMStatus16(t *testing.T) {
 		if err := json.Unmarshal([]byte(rows[0].message), &got); err != nil || got.Type != "bus/im_status" || string(got.Payload) != c.want {
 			t.Errorf("%s:\n got %s\nwant %s", c.ids, rows[0].message, c.want)
 		}
-		if rows[0].channel != ChannelKey(d.Name, "res.partner", c.id.PartnerID) {
+		if rows[0].channel != pyjson.ChannelKey(d.Name, "res.partner", c.id.PartnerID) {
 			t.Errorf("%s: channel %s", c.ids, rows[0].channel)
 		}
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"odoobus/pyjson"
 )
 
 // Presence timers of addons/bus/models/bus_presence.py @17.0.
@@ -51,7 +53,7 @@ var notifyPayloadMaxLength = func() int {
 // committed before NOTIFY. Concurrency failures are swallowed as Odoo does.
 // The public user without a guest is a no-op.
 func (d *Database) UpdatePresence(ctx context.Context, id Identity, inactivityMs int64) error {
-	rules, err := rulesFor(d.Version)
+	rules, err := d.wsRules()
 	if err != nil {
 		return err
 	}
@@ -62,7 +64,7 @@ func (d *Database) UpdatePresence(ctx context.Context, id Identity, inactivityMs
 // presence goes "offline", announced like any status change). Versions
 // without such a hook do nothing.
 func (d *Database) Disconnected(ctx context.Context, id Identity) error {
-	rules, err := rulesFor(d.Version)
+	rules, err := d.wsRules()
 	if err != nil {
 		return err
 	}
@@ -168,9 +170,9 @@ func presenceMessage(presenceStatus, imStatus *string, identityField string, id 
 }
 
 // pyJSONString is Python's json.dumps of one str (ensure_ascii), taken from
-// ChannelKey's encoder: ChannelKey("", s) is `["",` + dumps(s) + `]`.
+// ChannelKey's encoder: pyjson.ChannelKey("", s) is `["",` + dumps(s) + `]`.
 func pyJSONString(s string) string {
-	k := ChannelKey("", s)
+	k := pyjson.ChannelKey("", s)
 	return k[len(`["",`) : len(k)-1]
 }
 

@@ -8,6 +8,8 @@ import (
 	"math"
 
 	"github.com/lib/pq"
+
+	"odoobus/fanout"
 )
 
 // Presence timers of 9.0–15.0 bus.presence (protocol §7.3;
@@ -45,7 +47,7 @@ func (presence13to15) update(ctx context.Context, d *Database, id Identity, opts
 	return err
 }
 
-func (presence13to15) entries(context.Context, *Database, PollOptions) ([]*Notification, error) {
+func (presence13to15) entries(context.Context, *Database, PollOptions) ([]*fanout.Notification, error) {
 	return nil, nil
 }
 

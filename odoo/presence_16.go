@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"odoobus/pyjson"
 )
 
 // Presence of Odoo 16.0:
@@ -171,7 +173,7 @@ func (imStatus16) send(ctx context.Context, d *Database, id Identity, raw []byte
 		msg.Write(list)
 	}
 	msg.WriteString(`}}`)
-	row := busRow{channel: ChannelKey(d.Name, "res.partner", id.PartnerID), message: msg.String()}
+	row := busRow{channel: pyjson.ChannelKey(d.Name, "res.partner", id.PartnerID), message: msg.String()}
 	if err := insertBus(ctx, tx, busCreator{uid: id.UID}, []busRow{row}); err != nil {
 		return err
 	}
@@ -301,7 +303,7 @@ func imStatusList(rows *sql.Rows) ([]byte, error) {
 // Errors wrapping ErrIMStatusIDs mean Odoo would have raised (logged, no
 // answer).
 func (d *Database) SendIMStatus(ctx context.Context, id Identity, imStatusIDs []byte) error {
-	rules, err := rulesFor(d.Version)
+	rules, err := d.wsRules()
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"odoobus/pyjson"
 )
 
 // Presence of late Odoo 17.0:
@@ -167,7 +169,7 @@ func (presence17) finish(ctx context.Context, d *Database, tx *sql.Tx, owner pre
 			return err
 		}
 		row = busRow{
-			channel: ChannelKey(d.Name, "res.partner", pid, "presence"),
+			channel: pyjson.ChannelKey(d.Name, "res.partner", pid, "presence"),
 			message: presenceMessage(&status, ims[pid], "partner_id", pid),
 		}
 	} else {
@@ -176,7 +178,7 @@ func (presence17) finish(ctx context.Context, d *Database, tx *sql.Tx, owner pre
 			return err
 		}
 		row = busRow{
-			channel: ChannelKey(d.Name, "mail.guest", owner.id, "presence"),
+			channel: pyjson.ChannelKey(d.Name, "mail.guest", owner.id, "presence"),
 			message: presenceMessage(&status, im, "guest_id", owner.id),
 		}
 	}
@@ -201,9 +203,9 @@ func (presence17) missed(ctx context.Context, d *Database, id Identity, channels
 	var by busCreator
 	switch {
 	case id.UID != 0:
-		target, by = ChannelKey(d.Name, "res.partner", id.PartnerID), busCreator{uid: id.UID}
+		target, by = pyjson.ChannelKey(d.Name, "res.partner", id.PartnerID), busCreator{uid: id.UID}
 	case id.GuestID != 0:
-		target, by = ChannelKey(d.Name, "mail.guest", id.GuestID), busCreator{public: true}
+		target, by = pyjson.ChannelKey(d.Name, "mail.guest", id.GuestID), busCreator{public: true}
 	default:
 		return nil
 	}

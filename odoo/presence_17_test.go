@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"odoobus/odoo/odootest"
+	"odoobus/pyjson"
 )
 
 type busRowT struct {
@@ -127,7 +128,7 @@ func TestPresence17_UserLifecycle(t *testing.T) {
 	ctx := ctx17(t)
 	admin := Identity{UID: 2, PartnerID: 3, Internal: true}
 	captured := capturedPresenceMessages(t)
-	wantKey := ChannelKey(d.Name, "res.partner", 3, "presence")
+	wantKey := pyjson.ChannelKey(d.Name, "res.partner", 3, "presence")
 	wantPayload := "[" + wantKey + "]"
 	l := listenImbus(t, d.Name)
 
@@ -228,7 +229,7 @@ func TestPresence17_Guest(t *testing.T) {
 	ctx := ctx17(t)
 	guest := Identity{GuestID: 1}
 	l := listenImbus(t, d.Name)
-	wantKey := ChannelKey(d.Name, "mail.guest", 1, "presence")
+	wantKey := pyjson.ChannelKey(d.Name, "mail.guest", 1, "presence")
 
 	if err := d.UpdatePresence(ctx, guest, 0); err != nil {
 		t.Fatal(err)
@@ -429,7 +430,7 @@ func TestPresence17_MissedPresences(t *testing.T) {
 	if err := d.SendMissedPresences(ctx, demo, channels); err != nil {
 		t.Fatal(err)
 	}
-	target := ChannelKey(d.Name, "res.partner", 7) // demo's own partner, not a presence channel
+	target := pyjson.ChannelKey(d.Name, "res.partner", 7) // demo's own partner, not a presence channel
 	rows := busRowsAfter(t, d, start)
 	want := []string{
 		`{"type":"bus.bus/im_status_updated","payload":{"presence_status":"online","im_status":"online","partner_id":3}}`,
@@ -458,7 +459,7 @@ func TestPresence17_MissedPresences(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows = busRowsAfter(t, d, start)
-	if len(rows) != 1 || rows[0].channel != ChannelKey(d.Name, "mail.guest", 1) || rows[0].message != want[1] || rows[0].createUID.Int64 != 4 {
+	if len(rows) != 1 || rows[0].channel != pyjson.ChannelKey(d.Name, "mail.guest", 1) || rows[0].message != want[1] || rows[0].createUID.Int64 != 4 {
 		t.Fatalf("guest missed rows %+v", rows)
 	}
 

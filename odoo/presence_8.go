@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
+
+	"odoobus/fanout"
+	"odoobus/pyjson"
 )
 
 // 8.0 im_chat presence timers (protocol §7.1; im_chat/im_chat.py [S4]).
@@ -23,7 +26,7 @@ const (
 // disconnection sweep is left to Odoo's own workers.
 type presence8 struct{}
 
-func (presence8) entries(context.Context, *Database, PollOptions) ([]*Notification, error) {
+func (presence8) entries(context.Context, *Database, PollOptions) ([]*fanout.Notification, error) {
 	return nil, nil
 }
 
@@ -77,9 +80,9 @@ func (presence8) update(ctx context.Context, d *Database, id Identity, opts Poll
 	if err != nil {
 		return fmt.Errorf("odoo: %s: im_chat presence: %w", d.Name, err)
 	}
-	key := ChannelKey(d.Name, "im_chat.presence")
+	key := pyjson.ChannelKey(d.Name, "im_chat.presence")
 	if changed {
-		msg := `{"id":` + strconv.FormatInt(id.UID, 10) + `,"im_status":` + ChannelString(newStatus) + `}`
+		msg := `{"id":` + strconv.FormatInt(id.UID, 10) + `,"im_status":` + pyjson.ChannelString(newStatus) + `}`
 		if err := insertBusLP(ctx, tx, busCreator{uid: id.UID}, key, msg); err != nil {
 			return err
 		}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+
+	"odoobus/fanout"
+	"odoobus/pyjson"
 )
 
 // presence9to12 is the "inactivity" presence of 9.0 (final) – 12.0
@@ -29,7 +32,7 @@ func (presence9to12) update(ctx context.Context, d *Database, id Identity, opts 
 	return err
 }
 
-func (presence9to12) entries(ctx context.Context, d *Database, opts PollOptions) ([]*Notification, error) {
+func (presence9to12) entries(ctx context.Context, d *Database, opts PollOptions) ([]*fanout.Notification, error) {
 	var ids []int64
 	if raw, ok := opts["bus_presence_partner_ids"]; !ok || json.Unmarshal(raw, &ids) != nil || len(ids) == 0 {
 		return nil, nil
@@ -42,8 +45,8 @@ func (presence9to12) entries(ctx context.Context, d *Database, opts PollOptions)
 	for _, s := range statuses {
 		byID[s.ID] = s.IMStatus
 	}
-	channel := ChannelKey(d.Name, "bus.presence")
-	out := make([]*Notification, 0, len(ids))
+	channel := pyjson.ChannelKey(d.Name, "bus.presence")
+	out := make([]*fanout.Notification, 0, len(ids))
 	// browse(ids).read(['im_status']) keeps the given order; ids without a
 	// partner row are skipped here (Odoo would raise MissingError).
 	for _, pid := range ids {
@@ -51,8 +54,8 @@ func (presence9to12) entries(ctx context.Context, d *Database, opts PollOptions)
 		if !ok {
 			continue
 		}
-		msg := `{"id":` + strconv.FormatInt(pid, 10) + `,"im_status":` + ChannelString(status) + `}`
-		out = append(out, &Notification{ID: -1, Channel: channel, Message: json.RawMessage(msg)})
+		msg := `{"id":` + strconv.FormatInt(pid, 10) + `,"im_status":` + pyjson.ChannelString(status) + `}`
+		out = append(out, &fanout.Notification{ID: -1, Channel: channel, Message: json.RawMessage(msg)})
 	}
 	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 	_ "github.com/lib/pq" // PostgreSQL driver
 
 	"odoobus/config"
+	"odoobus/fanout"
 )
 
 // Pool sizes. The bus worker needs few connections per database: the
@@ -35,7 +36,7 @@ const (
 type Registry struct {
 	cfg   *config.Config
 	log   *slog.Logger
-	rules DBRules
+	rules *DBRules
 
 	mu  sync.Mutex
 	dbs map[string]*regEntry
@@ -85,7 +86,7 @@ func (r *Registry) Resolver() *OdooResolver { return r.resolver }
 
 // SetRules chooses how Select picks a database (DBRules16, the default, or
 // DBRules8 for Odoo 8.0–15.0). Call it before serving.
-func (r *Registry) SetRules(rules DBRules) { r.rules = rules }
+func (r *Registry) SetRules(rules *DBRules) { r.rules = rules }
 
 // Validate reports a configuration Select cannot honour exactly: a dbfilter
 // using Python re syntax that Go's regexp lacks or reads differently.
@@ -144,7 +145,8 @@ func (r *Registry) open(ctx context.Context, name string) (*Database, error) {
 		conn.Close()
 		return nil, err // names the database
 	}
-	d := &Database{Name: name, Version: v, SQL: conn, Notify: r.notify}
+	d := newDatabase(name, v, conn)
+	d.Notify = r.notify
 	res, how, err := chooseResolution(ctx, d, r.cfg.BusChannelResolver, r.resolver)
 	if err != nil {
 		conn.Close()
@@ -153,6 +155,15 @@ func (r *Registry) open(ctx context.Context, name string) (*Database, error) {
 	d.res = res
 	r.log.Info("database opened", "db", name, "version", v.String(), "max_conns", n, "channels", how)
 	return d, nil
+}
+
+// newDatabase is database name of Odoo version v over conn, with the
+// version rows of v resolved once for all its calls.
+func newDatabase(name string, v Version, conn *sql.DB) *Database {
+	d := &Database{Name: name, Version: v, SQL: conn}
+	d.ws, _ = rulesFor(v)
+	d.lp, _ = longpollRulesFor(v)
+	return d
 }
 
 // notify sends NOTIFY imbus as Odoo does: pg_notify('imbus', payload) on a
@@ -164,8 +175,8 @@ func (r *Registry) notify(ctx context.Context, payload string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := server.ExecContext(ctx, `SELECT pg_notify($1, $2)`, ImbusChannel, payload); err != nil {
-		return fmt.Errorf("odoo: NOTIFY %s: %w", ImbusChannel, err)
+	if _, err := server.ExecContext(ctx, `SELECT pg_notify($1, $2)`, fanout.ImbusChannel, payload); err != nil {
+		return fmt.Errorf("odoo: NOTIFY %s: %w", fanout.ImbusChannel, err)
 	}
 	return nil
 }

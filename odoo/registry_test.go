@@ -7,7 +7,9 @@ import (
 
 	"github.com/lib/pq"
 
+	"odoobus/fanout"
 	"odoobus/odoo/odootest"
+	"odoobus/pyjson"
 )
 
 // TestRegistry_NotifyOnPostgres: Database.Notify reaches a LISTEN imbus on
@@ -24,10 +26,10 @@ func TestRegistry_NotifyOnPostgres(t *testing.T) {
 	}
 	l := pq.NewListener(cfg.DSN("postgres"), 10*time.Millisecond, time.Second, nil)
 	defer l.Close()
-	if err := l.Listen(ImbusChannel); err != nil {
+	if err := l.Listen(fanout.ImbusChannel); err != nil {
 		t.Fatal(err)
 	}
-	payload := `[` + ChannelKey(name, "broadcast") + `]`
+	payload := `[` + pyjson.ChannelKey(name, "broadcast") + `]`
 	if err := d.Notify(ctxT(t), payload); err != nil {
 		t.Fatal(err)
 	}
@@ -40,8 +42,8 @@ func TestRegistry_NotifyOnPostgres(t *testing.T) {
 			if n != nil && n.Extra != payload && !strings.Contains(n.Extra, `"`+name+`"`) {
 				continue
 			}
-			if n == nil || n.Channel != ImbusChannel || n.Extra != payload {
-				t.Fatalf("got %+v, want %s on %s", n, payload, ImbusChannel)
+			if n == nil || n.Channel != fanout.ImbusChannel || n.Extra != payload {
+				t.Fatalf("got %+v, want %s on %s", n, payload, fanout.ImbusChannel)
 			}
 			return
 		case <-timeout:

@@ -52,11 +52,7 @@ type channelModule struct {
 }
 
 func (m channelModule) covers(v Version) bool {
-	return !versionLess(v, m.Since) && (m.Until == (Version{}) || !versionLess(m.Until, v))
-}
-
-func versionLess(a, b Version) bool {
-	return a.Major < b.Major || (a.Major == b.Major && a.Minor < b.Minor)
+	return !v.before(m.Since) && (m.Until == (Version{}) || !m.Until.before(v))
 }
 
 // channelModules: every override of ir.websocket._build_bus_channel_list

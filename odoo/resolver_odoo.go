@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"odoobus/pyjson"
 )
 
 // Defaults of the Odoo resolver. Odoo's HTTP workers are few (workers =
@@ -211,7 +213,7 @@ var errNotAsked = errors.New("odoo: Odoo not asked")
 
 // channels is Database.Channels through Odoo (16.0/17.0): the whole list.
 func (r *OdooResolver) channels(ctx context.Context, d *Database, id Identity, requested []string) ([]string, error) {
-	rules, err := rulesFor(d.Version)
+	rules, err := d.wsRules()
 	if err != nil {
 		return nil, err
 	}
@@ -451,7 +453,7 @@ func ParsePeekAnswer(raw []byte) ([]string, error) {
 		default:
 			return nil, fmt.Errorf("peek answer: channel %s is neither a list nor a string", c)
 		}
-		k, err := PyCompact(c)
+		k, err := pyjson.Compact(c)
 		if err != nil {
 			return nil, fmt.Errorf("peek answer: channel %s: %w", c, err)
 		}

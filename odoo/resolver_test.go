@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"odoobus/odoo/odootest"
+	"odoobus/pyjson"
 )
 
 // peekCapture returns the recorded peek answer of a capture file, with the
@@ -169,9 +170,9 @@ func TestOdooResolver_Channels17(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(keys, ChannelKey(d.Name, "custom.module", 42)) ||
-		!slices.Contains(keys, ChannelKey(d.Name, "discuss.channel", 5, "members")) ||
-		!slices.Contains(keys, ChannelKey(d.Name, "res.partner", 7, "presence")) {
+	if !slices.Contains(keys, pyjson.ChannelKey(d.Name, "custom.module", 42)) ||
+		!slices.Contains(keys, pyjson.ChannelKey(d.Name, "discuss.channel", 5, "members")) ||
+		!slices.Contains(keys, pyjson.ChannelKey(d.Name, "res.partner", 7, "presence")) {
 		t.Fatalf("keys %q", keys)
 	}
 	if st.requests.Load() != 1 {
@@ -250,7 +251,7 @@ func TestOdooResolver_CoalescesAndBounds(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			keys, err := d.Channels(ctx, base.WithSession("s"+strconv.Itoa(i)), nil)
-			if err != nil || !(slices.Equal(keys, []string{ChannelKey(d.Name, "broadcast")}) || slices.Equal(keys, sqlKeys)) {
+			if err != nil || !(slices.Equal(keys, []string{pyjson.ChannelKey(d.Name, "broadcast")}) || slices.Equal(keys, sqlKeys)) {
 				t.Errorf("%q %v", keys, err)
 			}
 		}()
@@ -310,7 +311,7 @@ func TestOdooResolver_Fallbacks(t *testing.T) {
 			if !slices.Equal(keys, want) {
 				t.Fatalf("fallback keys %q, want the SQL rules' %q", keys, want)
 			}
-			if c.public && slices.Contains(keys, ChannelKey(d.Name, "res.partner", 3)) {
+			if c.public && slices.Contains(keys, pyjson.ChannelKey(d.Name, "res.partner", 3)) {
 				t.Fatalf("expired session got the user's partner channel: %q", keys)
 			}
 			if !strings.Contains(logs.String(), "level=WARN") {
@@ -348,7 +349,7 @@ func TestOdooResolver_Poll15(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys, err := d.PollChannels(ctx, id, []string{"golden"})
-	if err != nil || !slices.Contains(keys, ChannelKey(d.Name, "pos.config", 1)) {
+	if err != nil || !slices.Contains(keys, pyjson.ChannelKey(d.Name, "pos.config", 1)) {
 		t.Fatalf("%q %v", keys, err)
 	}
 	st.mu.Lock()
@@ -421,7 +422,7 @@ func FuzzParsePeekAnswer(f *testing.F) {
 		}
 		seen := map[string]bool{}
 		for _, k := range keys {
-			again, err := PyCompact([]byte(k))
+			again, err := pyjson.Compact([]byte(k))
 			if err != nil || string(again) != k {
 				t.Fatalf("key %q is not in stored form (%q, %v)", k, again, err)
 			}

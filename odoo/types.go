@@ -1,6 +1,6 @@
 // Package odoo holds everything that talks to an Odoo database: version
 // detection, database selection, channel rules, bus_bus reads, presence and
-// the imbus dispatcher that fans notifications out to subscribers.
+// the reads the imbus dispatcher makes (Registry.Bus, for package fanout).
 package odoo
 
 import (
@@ -45,6 +45,12 @@ type Database struct {
 	Notify func(ctx context.Context, payload string) error
 
 	tok tokenCache // users.go: session token field set, read once
+
+	// The rows of Version in the version tables, looked up once when the
+	// database is opened (newDatabase); nil when a table has none, and the
+	// methods needing that row return *UnsupportedVersionError.
+	ws *versionRules  // versions.go: /websocket, 16.0+
+	lp *longpollRules // versions_longpoll.go: /longpolling, 8.0–15.0
 
 	// res says who builds channel lists (bus_channel_resolver,
 	// resolver.go); its zero value: the SQL rules alone.

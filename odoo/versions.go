@@ -7,9 +7,9 @@ import (
 )
 
 // What differs between Odoo versions inside package odoo, as one table
-// (shared/style.md §2.2). A Database method looks its row up by
-// Database.Version and calls the row's implementation; no caller compares
-// version numbers. Rows follow the "Differences at a glance" order of
+// (shared/style.md §2.2). The registry looks a database's row up once, when
+// it opens it (newDatabase); a Database method calls the row's
+// implementation; no caller compares version numbers. Rows follow the "Differences at a glance" order of
 // protocol/*.md. Adding 16.0 or 8.0–15.0 means writing their
 // channels_NN.go / presence_NN.go and one row here; TestVersionsComplete
 // checks that every row is filled in.
@@ -101,7 +101,22 @@ func (e *UnsupportedVersionError) Error() string {
 		e.Version, strings.Join(have, ", "))
 }
 
-// rulesFor returns the row of version v.
+// wsRules is d's row (resolved when d was opened).
+func (d *Database) wsRules() (*versionRules, error) {
+	if d.ws == nil {
+		return nil, &UnsupportedVersionError{Version: d.Version}
+	}
+	return d.ws, nil
+}
+
+// before reports whether v is an older series than w. It is the one
+// ordering of versions (channelModules' [Since, Until] ranges), kept beside
+// the tables: rules read a row, never compare numbers.
+func (v Version) before(w Version) bool {
+	return v.Major < w.Major || (v.Major == w.Major && v.Minor < w.Minor)
+}
+
+// rulesFor returns the row of version v; newDatabase calls it once.
 func rulesFor(v Version) (*versionRules, error) {
 	for i := range versionTable {
 		if versionTable[i].Version == v {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+
+	"odoobus/fanout"
 )
 
 // longpollRules is one row of the /longpolling table: what differs between
@@ -64,7 +66,7 @@ type lpChannels interface {
 // lpPresence is one era of the presence model.
 type lpPresence interface {
 	update(ctx context.Context, d *Database, id Identity, opts PollOptions) error
-	entries(ctx context.Context, d *Database, opts PollOptions) ([]*Notification, error)
+	entries(ctx context.Context, d *Database, opts PollOptions) ([]*fanout.Notification, error)
 }
 
 // longpollTable holds one row per Odoo version serving /longpolling.

@@ -40,7 +40,7 @@ func TestVersionsComplete(t *testing.T) {
 }
 
 func TestVersions_UnknownVersionError(t *testing.T) {
-	d := &Database{Name: "x", Version: Version{15, 0}} // no SQL: must fail before any query
+	d := newDatabase("x", Version{15, 0}, nil) // no SQL: must fail before any query
 	ctx := context.Background()
 	calls := map[string]func() error{
 		"Channels":       func() error { _, err := d.Channels(ctx, Identity{}, nil); return err },

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"odoobus/config"
+	"odoobus/fanout"
 	"odoobus/odoo"
 	"odoobus/session"
 )
@@ -70,7 +71,7 @@ func readRPC(w http.ResponseWriter, r *http.Request) (*rpcRequest, bool) {
 // Handler serves /longpolling/*.
 type Handler struct {
 	reg   *odoo.Registry
-	hub   *odoo.Hub
+	hub   *fanout.Hub
 	log   *slog.Logger
 	proxy bool
 	dir   string // session directory
@@ -92,7 +93,7 @@ type Handler struct {
 }
 
 // New returns the /longpolling handler for cfg's databases.
-func New(cfg *config.Config, reg *odoo.Registry, hub *odoo.Hub, log *slog.Logger) *Handler {
+func New(cfg *config.Config, reg *odoo.Registry, hub *fanout.Hub, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.Default()
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"odoobus/odoo"
+	"odoobus/pyjson"
 )
 
 // imStatus is /longpolling/im_status (13.0–15.0; protocol §3.3; captures
@@ -39,7 +40,7 @@ func statusList(list []odoo.PartnerStatus) []byte {
 		b = append(b, `{"id": `...)
 		b = strconv.AppendInt(b, p.ID, 10)
 		b = append(b, `, "im_status": `...)
-		b = append(b, odoo.ChannelString(p.IMStatus)...)
+		b = append(b, pyjson.ChannelString(p.IMStatus)...)
 		b = append(b, '}')
 	}
 	return append(b, ']')

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"odoobus/odoo"
+	"odoobus/pyjson"
 	"odoobus/session"
 )
 
@@ -77,7 +77,7 @@ func objectKeys(raw json.RawMessage) []string {
 
 // pyJSON re-encodes raw JSON as Python's json.dumps (", " / ": ").
 func pyJSON(raw json.RawMessage) []byte {
-	b, err := odoo.PySpaced(raw)
+	b, err := pyjson.Spaced(raw)
 	if err != nil {
 		return []byte("null")
 	}
@@ -222,12 +222,12 @@ func (e *rpcError) body(row *Row, id json.RawMessage) []byte {
 	b.WriteString(`{"jsonrpc": "2.0", "id": `)
 	b.Write(pyJSON(id))
 	fmt.Fprintf(&b, `, "error": {"code": %d, "message": %s, "data": {"name": %s, "debug": %s, "message": %s, "arguments": [`,
-		e.code, odoo.ChannelString(e.message), odoo.ChannelString(e.name), odoo.ChannelString(e.debug(row)), odoo.ChannelString(e.text))
+		e.code, pyjson.ChannelString(e.message), pyjson.ChannelString(e.name), pyjson.ChannelString(e.debug(row)), pyjson.ChannelString(e.text))
 	for i, a := range e.args {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(odoo.ChannelString(a))
+		b.WriteString(pyjson.ChannelString(a))
 	}
 	b.WriteString("]")
 	if row.ErrorExceptionType {

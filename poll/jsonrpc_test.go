@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"odoobus/odoo"
+	"odoobus/pyjson"
 )
 
 func TestParseRPC(t *testing.T) {
@@ -61,7 +62,7 @@ func FuzzParseRPC(f *testing.F) {
 		// What Python's json reads back (Infinity/NaN included, as Odoo
 		// itself answers {"id": 1e999} with Infinity).
 		out := rpcResult(req.id, []byte("[]"))
-		if _, err := odoo.PySpaced(out); err != nil {
+		if _, err := pyjson.Spaced(out); err != nil {
 			t.Fatalf("reply %q is not Python JSON: %v", out, err)
 		}
 		if _, ok := req.params["context"]; ok {

@@ -8,7 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"odoobus/fanout"
 	"odoobus/odoo"
+	"odoobus/pyjson"
 	"odoobus/session"
 )
 
@@ -16,7 +18,7 @@ import (
 // presence, build the channels, answer at once when rows exist (or peek),
 // otherwise hold until a wake-up or Timeout and answer what a re-read finds.
 //
-// A held poll is a one-shot odoo.Subscriber: it waits in the shared hub at
+// A held poll is a one-shot fanout.Subscriber: it waits in the shared hub at
 // no database cost; the dispatcher's single read per wake-up hands it its
 // rows (Deliver), and a NOTIFY naming one of its channels without a new
 // row for it wakes it too (Wake), as Odoo's dispatcher pops every waiter
@@ -118,7 +120,7 @@ func (h *Handler) poll(ctx, reqCtx context.Context, rq *request, req *rpcRequest
 // wake is what ends a held poll: rows from the dispatcher's shared read,
 // or a bare wake-up/timeout (requery).
 type wake struct {
-	rows    []*odoo.Notification
+	rows    []*fanout.Notification
 	at      time.Time // Batch.At of rows (metrics)
 	requery bool
 }
@@ -142,10 +144,10 @@ func (w *waiter) fire(v wake) { // never blocks: one-shot, buffered
 
 // Deliver keeps the rows Odoo's re-query would return: id > last (all of
 // them for last = 0, which reads the last 50 s and these are new).
-func (w *waiter) Deliver(b *odoo.Batch) {
+func (w *waiter) Deliver(b *fanout.Batch) {
 	rows := b.Notifications
 	if w.last != 0 {
-		kept := make([]*odoo.Notification, 0, len(rows))
+		kept := make([]*fanout.Notification, 0, len(rows))
 		for _, n := range rows {
 			if n.ID > w.last {
 				kept = append(kept, n)
@@ -157,7 +159,7 @@ func (w *waiter) Deliver(b *odoo.Batch) {
 }
 
 // withPresence appends the 9.0–12.0 presence entries (nothing elsewhere).
-func (h *Handler) withPresence(ctx context.Context, rq *request, opts odoo.PollOptions, rows []*odoo.Notification) []*odoo.Notification {
+func (h *Handler) withPresence(ctx context.Context, rq *request, opts odoo.PollOptions, rows []*fanout.Notification) []*fanout.Notification {
 	extra, err := rq.db.PresenceEntries(ctx, opts)
 	if err != nil {
 		h.log.Warn("presence entries failed", "db", rq.db.Name, "err", err)
@@ -165,7 +167,7 @@ func (h *Handler) withPresence(ctx context.Context, rq *request, opts odoo.PollO
 	if len(extra) == 0 {
 		return rows
 	}
-	return append(append([]*odoo.Notification{}, rows...), extra...)
+	return append(append([]*fanout.Notification{}, rows...), extra...)
 }
 
 func (h *Handler) internal(row *Row, err error) *rpcError {
@@ -180,7 +182,7 @@ func (h *Handler) internal(row *Row, err error) *rpcError {
 
 // items encodes the reply list: {"id", "channel", "message"} (8.0–14.0)
 // or {"id", "message"} (15.0), stored JSON re-dumped with Python's spacing.
-func items(row *Row, rows []*odoo.Notification) []byte {
+func items(row *Row, rows []*fanout.Notification) []byte {
 	b := []byte{'['}
 	first := true
 	for _, n := range rows {
@@ -205,7 +207,7 @@ func items(row *Row, rows []*odoo.Notification) []byte {
 // peekResult is {"notifications": [...], "channels": [...]} with the
 // channels as the server built them (protocol §6.2 step 3; key order as
 // captured).
-func peekResult(row *Row, rows []*odoo.Notification, keys []string) []byte {
+func peekResult(row *Row, rows []*fanout.Notification, keys []string) []byte {
 	b := []byte(`{"notifications": `)
 	b = append(b, items(row, rows)...)
 	b = append(b, `, "channels": [`...)
@@ -213,7 +215,7 @@ func peekResult(row *Row, rows []*odoo.Notification, keys []string) []byte {
 		if i > 0 {
 			b = append(b, ", "...)
 		}
-		sp, err := odoo.PySpaced([]byte(k))
+		sp, err := pyjson.Spaced([]byte(k))
 		if err != nil {
 			sp = []byte("null")
 		}

@@ -3,12 +3,13 @@ package ws
 import (
 	"context"
 
+	"odoobus/fanout"
 	"odoobus/odoo"
 	"odoobus/session"
 )
 
 // The dependencies of the websocket layer, as small interfaces so tests can
-// replace them. main.go satisfies them with session.Store, odoo.Hub and
+// replace them. main.go satisfies them with session.Store, fanout.Hub and
 // OdooRegistry(*odoo.Registry).
 
 // SessionStore is Odoo's session store as a socket uses it
@@ -33,7 +34,7 @@ type Registry interface {
 // DB is one Odoo database as a socket uses it (*odoo.Database).
 type DB interface {
 	LastID(ctx context.Context) (int64, error)
-	Poll(ctx context.Context, channels []string, last int64, ignore []int64) ([]*odoo.Notification, error)
+	Poll(ctx context.Context, channels []string, last int64, ignore []int64) ([]*fanout.Notification, error)
 	TokenKeys(ctx context.Context, uids []int64) (map[int64][]any, error)
 	Identity(ctx context.Context, uid int64, cookies map[string]string) (odoo.Identity, error)
 	Channels(ctx context.Context, id odoo.Identity, requested []string) ([]string, error)
@@ -43,18 +44,18 @@ type DB interface {
 }
 
 // Hub is the subscription registry the dispatcher delivers through
-// (*odoo.Hub). Subscribe replaces the subscriber's channel set.
+// (*fanout.Hub). Subscribe replaces the subscriber's channel set.
 type Hub interface {
-	Subscribe(s odoo.Subscriber, channels []string)
-	Unsubscribe(s odoo.Subscriber)
+	Subscribe(s fanout.Subscriber, channels []string)
+	Unsubscribe(s fanout.Subscriber)
 }
 
 var (
 	_ SessionStore = (*session.Store)(nil)
 	_ DB           = (*odoo.Database)(nil)
-	_ Hub          = (*odoo.Hub)(nil)
+	_ Hub          = (*fanout.Hub)(nil)
 
-	_ odoo.Subscriber = (*conn)(nil)
+	_ fanout.Subscriber = (*conn)(nil)
 )
 
 // OdooRegistry adapts *odoo.Registry to Registry.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"odoobus/fanout"
 	"odoobus/odoo"
 )
 
@@ -101,7 +102,7 @@ type coalescedDB struct {
 	tokens   flights[int64, map[int64][]any]
 	identity flights[string, odoo.Identity]
 	channels flights[string, []string]
-	poll     flights[string, []*odoo.Notification]
+	poll     flights[string, []*fanout.Notification]
 }
 
 func (c *coalescedDB) LastID(ctx context.Context) (int64, error) {
@@ -154,7 +155,7 @@ func (c *coalescedDB) Channels(ctx context.Context, id odoo.Identity, requested 
 }
 
 // Poll returns rows shared between callers: read-only.
-func (c *coalescedDB) Poll(ctx context.Context, channels []string, last int64, ignore []int64) ([]*odoo.Notification, error) {
+func (c *coalescedDB) Poll(ctx context.Context, channels []string, last int64, ignore []int64) ([]*fanout.Notification, error) {
 	var b strings.Builder
 	b.WriteString(strconv.FormatInt(last, 10))
 	for _, id := range ignore {
@@ -165,7 +166,7 @@ func (c *coalescedDB) Poll(ctx context.Context, channels []string, last int64, i
 		b.WriteByte(0)
 		b.WriteString(ch)
 	}
-	return c.poll.do(ctx, b.String(), func(ctx context.Context) ([]*odoo.Notification, error) {
+	return c.poll.do(ctx, b.String(), func(ctx context.Context) ([]*fanout.Notification, error) {
 		return c.DB.Poll(ctx, channels, last, ignore)
 	})
 }

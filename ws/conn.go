@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"odoobus/fanout"
 	"odoobus/odoo"
 	"odoobus/session"
 )
@@ -86,7 +87,7 @@ type conn struct {
 	queueBytes int
 	pumping    bool
 
-	pending     []*odoo.Batch
+	pending     []*fanout.Batch
 	pollPending bool
 	channels    []string
 	cur         cursor
@@ -151,16 +152,16 @@ func newConn(s *Server, wsc *websocket.Conn, p connParams) *conn {
 	return c
 }
 
-// DB implements odoo.Subscriber.
+// DB implements fanout.Subscriber.
 func (c *conn) DB() string { return c.dbName }
 
-// UID implements odoo.Subscriber: the socket's session user (0 = public),
+// UID implements fanout.Subscriber: the socket's session user (0 = public),
 // for which the dispatcher reads the token keys.
 func (c *conn) UID() int64 { return c.uid }
 
-// Deliver implements odoo.Subscriber. It never blocks: the batch is queued
+// Deliver implements fanout.Subscriber. It never blocks: the batch is queued
 // for the pump, which re-checks the session and sends the frame.
-func (c *conn) Deliver(b *odoo.Batch) {
+func (c *conn) Deliver(b *fanout.Batch) {
 	if b == nil || len(b.Notifications) == 0 {
 		return
 	}
@@ -623,7 +624,7 @@ const (
 
 // countDroppedLocked reports the notifications of batches and text frames
 // that will not be written.
-func (c *conn) countDroppedLocked(reason string, batches []*odoo.Batch, frames []outFrame) {
+func (c *conn) countDroppedLocked(reason string, batches []*fanout.Batch, frames []outFrame) {
 	n := 0
 	for _, b := range batches {
 		n += len(b.Notifications)

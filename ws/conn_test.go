@@ -8,19 +8,21 @@ import (
 	"testing"
 	"time"
 
+	"odoobus/fanout"
 	"odoobus/odoo"
+	"odoobus/pyjson"
 )
 
 const subscribeMsg = `{"event_name":"subscribe","data":{"channels":["chan_a"],"last":0}}`
 
-func row(id int64, channel string, message string) *odoo.Notification {
-	return &odoo.Notification{ID: id, Channel: channel, Message: []byte(message), Created: time.Now()}
+func row(id int64, channel string, message string) *fanout.Notification {
+	return &fanout.Notification{ID: id, Channel: channel, Message: []byte(message), Created: time.Now()}
 }
 
-var broadcast = odoo.ChannelKey(testDB, "broadcast")
+var broadcast = pyjson.ChannelKey(testDB, "broadcast")
 
 // subscribed opens an admin socket and subscribes it; the poll returns ns.
-func subscribed(t *testing.T, e *testEnv, ns ...*odoo.Notification) *client {
+func subscribed(t *testing.T, e *testEnv, ns ...*fanout.Notification) *client {
 	t.Helper()
 	if ns != nil {
 		e.db.queuePoll(ns)
@@ -49,7 +51,7 @@ func TestDispatch_SubscribeThenNotifications(t *testing.T) {
 	}
 
 	// A wake-up's batch is one frame, ids in order, Python's separators.
-	b := &odoo.Batch{Notifications: []*odoo.Notification{
+	b := &fanout.Batch{Notifications: []*fanout.Notification{
 		row(8, broadcast, `{"type":"a","payload":{}}`), row(9, broadcast, `{"type":"b","payload":[1,2]}`)},
 		Keys: map[int64][]any{adminUID: adminKey}}
 	if n := e.hub.deliver(broadcast, b); n != 1 {
@@ -60,7 +62,7 @@ func TestDispatch_SubscribeThenNotifications(t *testing.T) {
 		t.Errorf("frame %s", got)
 	}
 	// Ids already sent (17.0 history) are not sent again.
-	e.hub.deliver(broadcast, &odoo.Batch{Notifications: []*odoo.Notification{row(9, broadcast, `{}`)}, Keys: b.Keys})
+	e.hub.deliver(broadcast, &fanout.Batch{Notifications: []*fanout.Notification{row(9, broadcast, `{}`)}, Keys: b.Keys})
 	c.sendFrame(opPing, "after")
 	pong := c.expectFrame(opPong)
 	if string(pong.payload) != "after" {
@@ -82,12 +84,12 @@ func TestDispatch_SessionExpired(t *testing.T) {
 				e.store.delete(sid)
 				c.sendText(subscribeMsg)
 			case "notification_after_logout":
-				e.db.queuePoll([]*odoo.Notification{row(9, broadcast, `{"type":"x","payload":{}}`)})
+				e.db.queuePoll([]*fanout.Notification{row(9, broadcast, `{"type":"x","payload":{}}`)})
 				c.sendText(subscribeMsg)
 				e.hub.waitSubscribed(t, 1)
 				c.expectFrame(opText)
 				e.store.delete(sid)
-				e.hub.deliver(broadcast, &odoo.Batch{Notifications: []*odoo.Notification{row(27, broadcast, `{}`)}})
+				e.hub.deliver(broadcast, &fanout.Batch{Notifications: []*fanout.Notification{row(27, broadcast, `{}`)}})
 			default:
 				t.Fatalf("unknown scenario %s", sc.Name)
 			}
@@ -109,7 +111,7 @@ func TestDispatch_TokenFromBatchKeys(t *testing.T) {
 	c := subscribed(t, e)
 	other := append([]any(nil), adminKey...)
 	other[3] = "$pbkdf2-sha512$new-password"
-	e.hub.deliver(broadcast, &odoo.Batch{Notifications: []*odoo.Notification{row(1, broadcast, `{}`)},
+	e.hub.deliver(broadcast, &fanout.Batch{Notifications: []*fanout.Notification{row(1, broadcast, `{}`)},
 		Keys: map[int64][]any{adminUID: other}})
 	c.expectClose(4001, "")
 	c.expectEOF()
@@ -136,7 +138,7 @@ func TestDispatch_ServerFaults(t *testing.T) {
 		e := newEnv(t, testConfig())
 		c := subscribed(t, e)
 		e.store.setErr(errors.New("read: input/output error"))
-		e.hub.deliver(broadcast, &odoo.Batch{Notifications: []*odoo.Notification{row(1, broadcast, `{}`)}})
+		e.hub.deliver(broadcast, &fanout.Batch{Notifications: []*fanout.Notification{row(1, broadcast, `{}`)}})
 		c.expectClose(1011, "")
 		c.expectEOF()
 	})
@@ -191,7 +193,7 @@ func TestSubscribe_LastRules(t *testing.T) {
 	t.Run("first subscribe only", func(t *testing.T) {
 		e := newEnv(t, testConfig())
 		e.db.lastID = 500
-		e.db.queuePoll([]*odoo.Notification{row(501, broadcast, `{}`)})
+		e.db.queuePoll([]*fanout.Notification{row(501, broadcast, `{}`)})
 		c := upgrade(t, e.addr, handshakeRequest("/websocket?version=17.0-1", nil))
 		c.sendText(`{"event_name":"subscribe","data":{"channels":[],"last":300}}`)
 		c.expectFrame(opText)
@@ -218,15 +220,15 @@ func TestCursor17(t *testing.T) {
 		t.Fatalf("last %d", c.last)
 	}
 	s := int64(time.Second)
-	ids := func(ns []*odoo.Notification) string {
+	ids := func(ns []*fanout.Notification) string {
 		var out []int64
 		for _, n := range ns {
 			out = append(out, n.ID)
 		}
 		return fmt.Sprint(out)
 	}
-	mk := func(ids ...int64) []*odoo.Notification {
-		var out []*odoo.Notification
+	mk := func(ids ...int64) []*fanout.Notification {
+		var out []*fanout.Notification
 		for _, id := range ids {
 			out = append(out, row(id, broadcast, `{}`))
 		}
@@ -389,7 +391,7 @@ func TestSlowConsumer(t *testing.T) {
 	big := fmt.Sprintf(`{"type":"x","payload":"%0900d"}`, 0)
 	start := time.Now()
 	for i := int64(1); i <= 20; i++ {
-		e.hub.deliver(broadcast, &odoo.Batch{Notifications: []*odoo.Notification{row(i, broadcast, big)}})
+		e.hub.deliver(broadcast, &fanout.Batch{Notifications: []*fanout.Notification{row(i, broadcast, big)}})
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("Deliver blocked for %v", d)

@@ -1,6 +1,6 @@
 package ws
 
-import "odoobus/odoo"
+import "odoobus/fanout"
 
 // cursor16 is Odoo 16's `last` rule (Websocket.subscribe and
 // _dispatch_bus_notifications, addons/bus/websocket.py @16.0; §3.2 steps
@@ -23,8 +23,8 @@ func (c *cursor16) pollArgs() (int64, []int64) { return c.last, nil }
 // take keeps the rows above last (all of them while last is 0: Odoo's
 // "last 50 s" poll, which the dispatcher's fresh rows always satisfy), in
 // order, and moves last to the last one kept.
-func (c *cursor16) take(ns []*odoo.Notification, _ int64) []*odoo.Notification {
-	var out []*odoo.Notification
+func (c *cursor16) take(ns []*fanout.Notification, _ int64) []*fanout.Notification {
+	var out []*fanout.Notification
 	last := c.last
 	for _, n := range ns {
 		if last != 0 && n.ID <= last {

@@ -3,7 +3,7 @@ package ws
 import (
 	"slices"
 
-	"odoobus/odoo"
+	"odoobus/fanout"
 )
 
 // cursor17 is Odoo 17's `last` rule (Websocket._dispatch_bus_notifications
@@ -57,8 +57,8 @@ func (c *cursor17) inHistory(id int64) bool {
 // trims it. When every row is kept (a broadcast: always) ns itself is
 // returned, so the caller can send the batch's shared frame; the result is
 // read-only either way.
-func (c *cursor17) take(ns []*odoo.Notification, now int64) []*odoo.Notification {
-	var out []*odoo.Notification // set once a row is left out
+func (c *cursor17) take(ns []*fanout.Notification, now int64) []*fanout.Notification {
+	var out []*fanout.Notification // set once a row is left out
 	filtered := false
 	for i, n := range ns {
 		if (c.last != 0 && n.ID <= c.last) || c.inHistory(n.ID) {

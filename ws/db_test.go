@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"odoobus/fanout"
 	"odoobus/odoo"
 	"odoobus/odoo/odootest"
+	"odoobus/pyjson"
 	"odoobus/session"
 )
 
@@ -35,8 +37,8 @@ func newStack17(t *testing.T, cfg Config) *stack17 {
 	c := odootest.Config(t, name)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	reg := odoo.NewRegistry(c, quiet)
-	hub := odoo.NewHub()
-	disp := odoo.NewDispatcher(reg, hub, quiet)
+	hub := fanout.NewHub()
+	disp := fanout.NewDispatcher(reg, hub, c.DSN("postgres"), quiet)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -122,13 +124,13 @@ func TestDB17_NotifyDelivers(t *testing.T) {
 	c := st.open(sid)
 	subscribeAndSettle(c, `{"event_name":"subscribe","data":{"channels":["golden_private"],"last":0}}`)
 
-	partner := odoo.ChannelKey(st.name, "res.partner", odootest.AdminPartner)
+	partner := pyjson.ChannelKey(st.name, "res.partner", odootest.AdminPartner)
 	id := odootest.InsertBus(t, st.sql, partner, `{"type":"golden/injected","payload":{"hello":"world","n":1}}`)
 	odootest.Notify(t, partner)
 	c.expectJSON(fmt.Sprintf(`[{"id": %d, "message": {"type": "golden/injected", "payload": {"hello": "world", "n": 1}}}]`, id))
 
 	// A plain client string is subscribed verbatim.
-	private := odoo.ChannelKey(st.name, "golden_private")
+	private := pyjson.ChannelKey(st.name, "golden_private")
 	id2 := odootest.InsertBus(t, st.sql, private, `{"type":"x","payload":null}`)
 	odootest.Notify(t, private)
 	c.expectJSON(fmt.Sprintf(`[{"id": %d, "message": {"type": "x", "payload": null}}]`, id2))
@@ -160,7 +162,7 @@ func waitStatus(t *testing.T, db *sql.DB, uid int64, want string) {
 func TestDB17_SubscribeReplaysRecentRows(t *testing.T) {
 	st := newStack17(t, testConfig())
 	sid := st.login(odootest.AdminUID, "admin")
-	bc := odoo.ChannelKey(st.name, "broadcast")
+	bc := pyjson.ChannelKey(st.name, "broadcast")
 	id := odootest.InsertBus(t, st.sql, bc, `{"type":"golden/broadcast","payload":{"x":3}}`)
 	c := st.open(sid)
 	c.sendText(`{"event_name":"subscribe","data":{"channels":[],"last":0}}`)
@@ -178,7 +180,7 @@ func TestDB17_SessionExpired(t *testing.T) {
 		if err := os.Remove(filepath.Join(st.store.Dir, sid[:2], sid)); err != nil {
 			t.Fatal(err)
 		}
-		partner := odoo.ChannelKey(st.name, "res.partner", odootest.AdminPartner)
+		partner := pyjson.ChannelKey(st.name, "res.partner", odootest.AdminPartner)
 		odootest.InsertBus(t, st.sql, partner, `{"type":"golden/after_logout","payload":{}}`)
 		odootest.Notify(t, partner)
 		c.expectClose(4001, "")
@@ -190,7 +192,7 @@ func TestDB17_SessionExpired(t *testing.T) {
 		c := st.open(sid)
 		subscribeAndSettle(c, `{"event_name":"subscribe","data":{"channels":[],"last":0}}`)
 		odootest.Exec(t, st.sql, `UPDATE res_users SET password = 'changed' WHERE id = $1`, odootest.AdminUID)
-		bc := odoo.ChannelKey(st.name, "broadcast")
+		bc := pyjson.ChannelKey(st.name, "broadcast")
 		odootest.InsertBus(t, st.sql, bc, `{"type":"x","payload":{}}`)
 		odootest.Notify(t, bc)
 		c.expectClose(4001, "")
@@ -210,9 +212,9 @@ func TestDB17_PublicSocket(t *testing.T) {
 		t.Fatalf("public session file: %v %+v", err, s)
 	}
 	subscribeAndSettle(c, `{"event_name":"subscribe","data":{"channels":["discuss.channel_1"],"last":0}}`)
-	general := odoo.ChannelKey(st.name, "discuss.channel", 1)
+	general := pyjson.ChannelKey(st.name, "discuss.channel", 1)
 	odootest.InsertBus(t, st.sql, general, `{"type":"internal","payload":{}}`)
-	bc := odoo.ChannelKey(st.name, "broadcast")
+	bc := pyjson.ChannelKey(st.name, "broadcast")
 	id := odootest.InsertBus(t, st.sql, bc, `{"type":"golden/broadcast_public","payload":{"x":6}}`)
 	odootest.Notify(t, general, bc)
 	c.expectJSON(fmt.Sprintf(`[{"id": %d, "message": {"type": "golden/broadcast_public", "payload": {"x": 6}}}]`, id))

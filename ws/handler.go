@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"odoobus/config"
+	"odoobus/fanout"
 	"odoobus/odoo"
 	"odoobus/session"
 )
@@ -105,7 +106,7 @@ type Server struct {
 
 // Handler is the constructor main.go uses (CONTRACTS.md): the websocket
 // routes with Odoo's settings from cfg and the process environment.
-func Handler(cfg *config.Config, registry *odoo.Registry, store *session.Store, hub *odoo.Hub, log *slog.Logger) *Server {
+func Handler(cfg *config.Config, registry *odoo.Registry, store *session.Store, hub *fanout.Hub, log *slog.Logger) *Server {
 	return NewServer(ConfigFrom(cfg, nil), OdooRegistry(registry), store, hub, log)
 }
 

@@ -23,7 +23,9 @@ import (
 	"testing"
 	"time"
 
+	"odoobus/fanout"
 	"odoobus/odoo"
+	"odoobus/pyjson"
 	"odoobus/session"
 )
 
@@ -99,7 +101,7 @@ func loadCapture(t testing.TB, file string) []capScenario {
 
 // capturedNotifications turns a captured S>C TEXT frame back into the
 // bus_bus rows it was made of (ids and messages exactly as captured).
-func capturedNotifications(t testing.TB, channel string, payload string) []*odoo.Notification {
+func capturedNotifications(t testing.TB, channel string, payload string) []*fanout.Notification {
 	t.Helper()
 	var items []struct {
 		ID      int64           `json:"id"`
@@ -108,13 +110,13 @@ func capturedNotifications(t testing.TB, channel string, payload string) []*odoo
 	if err := json.Unmarshal([]byte(payload), &items); err != nil {
 		t.Fatalf("captured frame is not a notification list: %v", err)
 	}
-	out := make([]*odoo.Notification, len(items))
+	out := make([]*fanout.Notification, len(items))
 	for i, it := range items {
 		var compact bytes.Buffer
 		if err := json.Compact(&compact, it.Message); err != nil {
 			t.Fatal(err)
 		}
-		out[i] = &odoo.Notification{ID: it.ID, Channel: channel, Message: compact.Bytes(), Created: time.Now()}
+		out[i] = &fanout.Notification{ID: it.ID, Channel: channel, Message: compact.Bytes(), Created: time.Now()}
 	}
 	return out
 }
@@ -206,7 +208,7 @@ type pollCall struct {
 type fakeDB struct {
 	mu           sync.Mutex
 	lastID       int64
-	polls        [][]*odoo.Notification // results of the next Poll calls
+	polls        [][]*fanout.Notification // results of the next Poll calls
 	pollCalls    []pollCall
 	pollErr      error
 	keys         map[int64][]any
@@ -222,7 +224,7 @@ func (d *fakeDB) LastID(context.Context) (int64, error) {
 	return d.lastID, nil
 }
 
-func (d *fakeDB) Poll(_ context.Context, channels []string, last int64, ignore []int64) ([]*odoo.Notification, error) {
+func (d *fakeDB) Poll(_ context.Context, channels []string, last int64, ignore []int64) ([]*fanout.Notification, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.pollCalls = append(d.pollCalls, pollCall{channels, last, ignore})
@@ -268,11 +270,11 @@ func (d *fakeDB) Channels(_ context.Context, id odoo.Identity, requested []strin
 	d.subscribed = append(d.subscribed, requested)
 	var out []string
 	for _, s := range requested {
-		out = append(out, odoo.ChannelKey(testDB, s))
+		out = append(out, pyjson.ChannelKey(testDB, s))
 	}
-	out = append(out, odoo.ChannelKey(testDB, "broadcast"))
+	out = append(out, pyjson.ChannelKey(testDB, "broadcast"))
 	if id.PartnerID != 0 {
-		out = append(out, odoo.ChannelKey(testDB, "res.partner", id.PartnerID))
+		out = append(out, pyjson.ChannelKey(testDB, "res.partner", id.PartnerID))
 	}
 	return out, nil
 }
@@ -299,7 +301,7 @@ func (d *fakeDB) subscribes() int {
 	return len(d.subscribed)
 }
 
-func (d *fakeDB) queuePoll(ns []*odoo.Notification) {
+func (d *fakeDB) queuePoll(ns []*fanout.Notification) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.polls = append(d.polls, ns)
@@ -324,18 +326,18 @@ func (r *fakeRegistry) Open(context.Context, string) (DB, odoo.Version, error) {
 
 type fakeHub struct {
 	mu   sync.Mutex
-	subs map[odoo.Subscriber][]string
+	subs map[fanout.Subscriber][]string
 	log  []string // "sub <n>" / "unsub"
 }
 
-func (h *fakeHub) Subscribe(s odoo.Subscriber, channels []string) {
+func (h *fakeHub) Subscribe(s fanout.Subscriber, channels []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.subs[s] = channels
 	h.log = append(h.log, fmt.Sprintf("sub %d", len(channels)))
 }
 
-func (h *fakeHub) Unsubscribe(s odoo.Subscriber) {
+func (h *fakeHub) Unsubscribe(s fanout.Subscriber) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.subs, s)
@@ -343,9 +345,9 @@ func (h *fakeHub) Unsubscribe(s odoo.Subscriber) {
 }
 
 // deliver hands b to every subscriber of channel.
-func (h *fakeHub) deliver(channel string, b *odoo.Batch) int {
+func (h *fakeHub) deliver(channel string, b *fanout.Batch) int {
 	h.mu.Lock()
-	var to []odoo.Subscriber
+	var to []fanout.Subscriber
 	for s, chs := range h.subs {
 		for _, c := range chs {
 			if c == channel {
@@ -425,7 +427,7 @@ func newEnv(t testing.TB, cfg Config) *testEnv {
 		t:     t,
 		store: &fakeStore{sessions: map[string]*session.Session{}},
 		db:    &fakeDB{lastID: 1000, keys: map[int64][]any{adminUID: adminKey}},
-		hub:   &fakeHub{subs: map[odoo.Subscriber][]string{}},
+		hub:   &fakeHub{subs: map[fanout.Subscriber][]string{}},
 		logs:  &syncBuffer{},
 	}
 	e.store.sessions[adminSID] = &session.Session{SID: adminSID, DB: testDB, UID: adminUID, Login: "admin",
@@ -770,7 +772,7 @@ func (e *testEnv) replay(sc capScenario) *client {
 				}
 			}
 			if strings.Contains(sent, `"subscribe"`) {
-				e.db.queuePoll(capturedNotifications(t, odoo.ChannelKey(testDB, "broadcast"), *ev.PayloadText))
+				e.db.queuePoll(capturedNotifications(t, pyjson.ChannelKey(testDB, "broadcast"), *ev.PayloadText))
 			}
 		}
 	}

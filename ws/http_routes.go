@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"odoobus/odoo"
+	"odoobus/pyjson"
 	"odoobus/session"
 )
 
@@ -251,7 +252,7 @@ func (s *Server) peekNotifications(ctx context.Context, q *odooRequest, r *http.
 	if err := p.require(fn, "channels", "last"); err != nil {
 		return nil, false, err
 	}
-	firstPoll := odoo.PyTruthy(p["is_first_poll"])
+	firstPoll := pyjson.Truthy(p["is_first_poll"])
 	if !firstPoll && (q.sess == nil || !q.sess.IsWebsocketSession) {
 		return nil, false, errSessionExpired
 	}
@@ -300,7 +301,7 @@ func (s *Server) peekNotifications(ctx context.Context, q *odooRequest, r *http.
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		spaced, err := odoo.PySpacedUnicode([]byte(k))
+		spaced, err := pyjson.SpacedUnicode([]byte(k))
 		if err != nil {
 			return nil, false, err
 		}
@@ -309,7 +310,7 @@ func (s *Server) peekNotifications(ctx context.Context, q *odooRequest, r *http.
 	b.WriteString(`], "notifications": [`)
 	n := 0
 	for _, x := range ns {
-		msg, err := odoo.PySpacedUnicode(x.Message)
+		msg, err := pyjson.SpacedUnicode(x.Message)
 		if err != nil {
 			q.log.Warn("bus_bus row with unreadable message skipped", "id", x.ID, "err", err)
 			continue
@@ -506,7 +507,7 @@ func (s *Server) rpcErrorBody(id json.RawMessage, fn string, e *rpcError) []byte
 		Context   map[string]any `json:"context"`
 	}{e.name, debug, e.text, args, map[string]any{}}
 	compact, _ := json.Marshal(data)
-	spaced, err := odoo.PySpacedUnicode(compact)
+	spaced, err := pyjson.SpacedUnicode(compact)
 	if err != nil {
 		spaced = []byte(`{}`)
 	}
@@ -529,7 +530,7 @@ func rpcID(id json.RawMessage) []byte {
 	if len(id) == 0 {
 		return []byte("null")
 	}
-	b, err := odoo.PySpacedUnicode(id)
+	b, err := pyjson.SpacedUnicode(id)
 	if err != nil {
 		return []byte("null")
 	}

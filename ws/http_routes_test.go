@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"odoobus/odoo"
+	"odoobus/pyjson"
 )
 
 func rpcPost(t *testing.T, e *testEnv, path, contentType, body, sid string) (*http.Response, string) {
@@ -142,7 +143,7 @@ func TestSideDoor_VersionRows(t *testing.T) {
 func TestPyTruthy(t *testing.T) {
 	for in, want := range map[string]bool{"": false, "null": false, "true": true, "false": false, "0": false, "0.0": false,
 		"2": true, `""`: false, `"x"`: true, "[]": false, "[0]": true, "{}": false, `{"a":1}`: true} {
-		if got := odoo.PyTruthy(json.RawMessage(in)); got != want {
+		if got := pyjson.Truthy(json.RawMessage(in)); got != want {
 			t.Errorf("PyTruthy(%s) = %v", in, got)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"odoobus/fanout"
 	"odoobus/odoo"
 	"odoobus/session"
 )
@@ -275,7 +276,7 @@ func pyNumber(raw json.RawMessage) (int64, bool) {
 // for: re-read the session (missing → 4001), check its token (against the
 // batch's keys, read once per wake-up), choose the notifications with the
 // version's `last` rule and queue one TEXT frame.
-func (c *conn) dispatch(batches []*odoo.Batch, poll bool) error {
+func (c *conn) dispatch(batches []*fanout.Batch, poll bool) error {
 	// The context (a timer) is only made when SQL is needed: a delivery
 	// with its token key in the batch and an unchanged session runs none.
 	var ctx context.Context
@@ -318,7 +319,7 @@ func (c *conn) dispatch(batches []*odoo.Batch, poll bool) error {
 			return ErrSessionExpired
 		}
 	}
-	var ns []*odoo.Notification
+	var ns []*fanout.Notification
 	for _, b := range batches {
 		ns = append(ns, b.Notifications...)
 	}
@@ -334,7 +335,7 @@ func (c *conn) dispatch(batches []*odoo.Batch, poll bool) error {
 		ns = append(ns, polled...)
 	}
 	if len(batches) > 1 || (poll && len(batches) > 0) {
-		slices.SortStableFunc(ns, func(a, b *odoo.Notification) int {
+		slices.SortStableFunc(ns, func(a, b *fanout.Notification) int {
 			switch {
 			case a.ID < b.ID:
 				return -1
@@ -374,7 +375,7 @@ func (c *conn) dispatch(batches []*odoo.Batch, poll bool) error {
 
 // keyFromBatches finds uid's token key among the keys the dispatcher read
 // for this wake-up.
-func keyFromBatches(batches []*odoo.Batch, uid int64) ([]any, bool) {
+func keyFromBatches(batches []*fanout.Batch, uid int64) ([]any, bool) {
 	for _, b := range batches {
 		if b.KeysErr != nil || b.Keys == nil {
 			continue
@@ -387,9 +388,9 @@ func keyFromBatches(batches []*odoo.Batch, uid int64) ([]any, bool) {
 }
 
 // encodeNotifications is json.dumps(notifications) of Odoo: a JSON array
-// with Python's ", " separator of the pre-encoded items (odoo.Notification
+// with Python's ", " separator of the pre-encoded items (fanout.Notification
 // .WSItem). Items that cannot be encoded are skipped. nil when empty.
-func encodeNotifications(ns []*odoo.Notification) []byte {
+func encodeNotifications(ns []*fanout.Notification) []byte {
 	size := 2
 	for _, n := range ns {
 		size += len(n.WSItem()) + 2

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"odoobus/odoo"
 	"odoobus/odoo/odootest"
+	"odoobus/pyjson"
 )
 
 // dialSmallWindow opens a socket whose receive buffer is tiny, so a client
@@ -102,7 +102,7 @@ func resumeFromLast(t *testing.T, st *stack17) {
 	subscribeAndSettle(slow, subscribeBroadcast)
 	subscribeAndSettle(fast, subscribeBroadcast)
 
-	ch := odoo.ChannelKey(st.name, "broadcast")
+	ch := pyjson.ChannelKey(st.name, "broadcast")
 	big := strings.Repeat("x", 64<<10)
 	const n = 100 // 6.4 MB: more than the server socket buffer can hold (tcp_wmem max 4 MB)
 	var all []int64

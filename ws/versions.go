@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"odoobus/fanout"
 	"odoobus/odoo"
 )
 
@@ -112,5 +113,5 @@ type cursor interface {
 	pollArgs() (last int64, ignore []int64)
 	// take keeps, in order, the notifications a dispatch may send at now
 	// and records them as sent.
-	take(ns []*odoo.Notification, now int64) []*odoo.Notification
+	take(ns []*fanout.Notification, now int64) []*fanout.Notification
 }

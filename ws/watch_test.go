@@ -5,8 +5,8 @@ import (
 	"os"
 	"testing"
 
-	"odoobus/odoo"
 	"odoobus/odoo/odootest"
+	"odoobus/pyjson"
 	"odoobus/session"
 )
 
@@ -28,7 +28,7 @@ func watched17(t *testing.T) *stack17 {
 // broadcast inserts one row on the broadcast channel and notifies, as Odoo.
 func (st *stack17) broadcast(n int) int64 {
 	st.t.Helper()
-	ch := odoo.ChannelKey(st.name, "broadcast")
+	ch := pyjson.ChannelKey(st.name, "broadcast")
 	id := odootest.InsertBus(st.t, st.sql, ch, fmt.Sprintf(`{"type":"t","payload":%d}`, n))
 	odootest.Notify(st.t, ch)
 	return id

@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"odoobus/fanout"
 	"odoobus/odoo"
 )
 
@@ -37,7 +38,7 @@ const opRest byte = 0xFF
 //
 // Measured with odoobus-bench: spawning a pump goroutine per socket and
 // delivery cost more CPU than the write itself on a broadcast.
-func (c *conn) deliverInlineLocked(b *odoo.Batch) bool {
+func (c *conn) deliverInlineLocked(b *fanout.Batch) bool {
 	if c.pumping || len(c.queue) > 0 || len(c.pending) > 0 || c.pollPending || c.raw == nil || c.watch == nil {
 		return false
 	}
@@ -106,7 +107,7 @@ func (c *conn) deliverInlineLocked(b *odoo.Batch) bool {
 }
 
 // encodeTextFrame is encodeNotifications as one complete TEXT frame.
-func encodeTextFrame(ns []*odoo.Notification) []byte {
+func encodeTextFrame(ns []*fanout.Notification) []byte {
 	p := encodeNotifications(ns)
 	if p == nil {
 		return nil

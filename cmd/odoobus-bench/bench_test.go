@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"odoobus/fanout"
 	"odoobus/odoo"
 	"odoobus/odoo/odootest"
 	"odoobus/session"
@@ -145,7 +146,7 @@ func TestRun_AgainstOdoobus(t *testing.T) {
 // database.
 type odoobusServer struct {
 	url, dsn, name, dir string
-	disp                *odoo.Dispatcher
+	disp                *fanout.Dispatcher
 }
 
 func startOdoobus(t *testing.T) odoobusServer {
@@ -155,8 +156,8 @@ func startOdoobus(t *testing.T) odoobusServer {
 	c := odootest.Config(t, name)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	reg := odoo.NewRegistry(c, quiet)
-	hub := odoo.NewHub()
-	disp := odoo.NewDispatcher(reg, hub, quiet)
+	hub := fanout.NewHub()
+	disp := fanout.NewDispatcher(reg, hub, c.DSN("postgres"), quiet)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

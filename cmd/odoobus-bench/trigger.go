@@ -8,7 +8,7 @@ import (
 
 	"github.com/lib/pq"
 
-	"odoobus/odoo"
+	"odoobus/pyjson"
 )
 
 // benchType is the notification type of the rows the benchmark writes.
@@ -29,7 +29,7 @@ type trigger struct {
 }
 
 func newTrigger(db, postgres *sql.DB, dbName, channel, run string) *trigger {
-	return &trigger{db: db, postgres: postgres, channel: odoo.ChannelKey(dbName, channel), run: run}
+	return &trigger{db: db, postgres: postgres, channel: pyjson.ChannelKey(dbName, channel), run: run}
 }
 
 // burst writes size notifications in one transaction and one NOTIFY. Each

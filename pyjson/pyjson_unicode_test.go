@@ -1,4 +1,4 @@
-package odoo
+package pyjson
 
 import (
 	"bytes"
@@ -19,33 +19,33 @@ func TestPySpacedUnicode(t *testing.T) {
 		{`{"type":"x","payload":{"n":"\u00fc"}}`, "{\"type\": \"x\", \"payload\": {\"n\": \"\u00fc\"}}"},
 	}
 	for _, c := range cases {
-		got, err := PySpacedUnicode([]byte(c.in))
+		got, err := SpacedUnicode([]byte(c.in))
 		if err != nil || string(got) != c.want {
-			t.Errorf("PySpacedUnicode(%s) = %q, %v; want %q", c.in, got, err, c.want)
+			t.Errorf("SpacedUnicode(%s) = %q, %v; want %q", c.in, got, err, c.want)
 		}
 	}
-	if _, err := PySpacedUnicode([]byte(`{"a":`)); err == nil {
+	if _, err := SpacedUnicode([]byte(`{"a":`)); err == nil {
 		t.Error("truncated JSON accepted")
 	}
 	// ensure_ascii=True is unchanged.
-	if got, _ := PySpaced([]byte(`"\u00e9\u007f"`)); string(got) != `"\u00e9\u007f"` {
-		t.Errorf("PySpaced = %s", got)
+	if got, _ := Spaced([]byte(`"\u00e9\u007f"`)); string(got) != `"\u00e9\u007f"` {
+		t.Errorf("Spaced = %s", got)
 	}
 }
 
-// FuzzPySpacedUnicode: no panic; the output is valid UTF-8; PySpacedUnicode
-// accepts exactly what PySpaced accepts and differs from it only in how
-// characters are spelled (re-dumping it with ensure_ascii gives PySpaced's
+// FuzzPySpacedUnicode: no panic; the output is valid UTF-8; SpacedUnicode
+// accepts exactly what Spaced accepts and differs from it only in how
+// characters are spelled (re-dumping it with ensure_ascii gives Spaced's
 // output). Seeds: testdata/fuzz/FuzzPySpacedUnicode plus the f.Add below.
 func FuzzPySpacedUnicode(f *testing.F) {
 	for _, s := range []string{`"\ud83d\ude00\u00e9<>&"`, "\"caf\u00e9 \x7f\"", `"\ud800\ud800\udc00"`, `{"a":"\u0000","a":[1.5e3]}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		ascii, aerr := PySpaced(in)
-		out, err := PySpacedUnicode(in)
+		ascii, aerr := Spaced(in)
+		out, err := SpacedUnicode(in)
 		if (err == nil) != (aerr == nil) {
-			t.Fatalf("PySpaced err %v, PySpacedUnicode err %v", aerr, err)
+			t.Fatalf("Spaced err %v, SpacedUnicode err %v", aerr, err)
 		}
 		if err != nil {
 			return
@@ -53,7 +53,7 @@ func FuzzPySpacedUnicode(f *testing.F) {
 		if !utf8.Valid(out) {
 			t.Fatalf("invalid UTF-8 output %q", out)
 		}
-		again, err := PySpaced(out)
+		again, err := Spaced(out)
 		if err != nil || !bytes.Equal(again, ascii) {
 			t.Fatalf("re-dump of %q = %q, %v; want %q", out, again, err, ascii)
 		}

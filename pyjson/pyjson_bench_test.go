@@ -1,4 +1,4 @@
-package odoo
+package pyjson
 
 import "testing"
 
@@ -20,7 +20,7 @@ func BenchmarkPySpaced(b *testing.B) {
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := PySpaced(msg); err != nil {
+		if _, err := Spaced(msg); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,6 +1,10 @@
-package odoo
+package fanout
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"odoobus/pyjson"
+)
 
 // Waker is a Subscriber that any NOTIFY naming one of its channels wakes,
 // new row or not: Odoo 8.0–15.0's dispatcher pops every waiting poll of
@@ -48,7 +52,7 @@ func payloadKeys(payloads []string) []string {
 			continue
 		}
 		for _, e := range elems {
-			if k, err := PyCompact(e); err == nil {
+			if k, err := pyjson.Compact(e); err == nil {
 				keys = append(keys, string(k))
 			}
 		}

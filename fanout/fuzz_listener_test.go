@@ -1,4 +1,4 @@
-package odoo
+package fanout
 
 import (
 	"encoding/json"

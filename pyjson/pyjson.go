@@ -1,4 +1,16 @@
-package odoo
+// Package pyjson writes JSON the way Odoo's Python does.
+//
+// bus_bus.channel holds json.dumps(channel, separators=(',', ':')) and the
+// websocket frame holds json.dumps(json.loads(bus_bus.message)) with the
+// default separators (addons/bus/models/bus.py, addons/bus/websocket.py,
+// Odoo 16.0/17.0; protocol/websocket-16-17.md §3.1, §5.1). Both use Python's
+// default ensure_ascii=True. Go's encoding/json differs in three ways that
+// matter here: it escapes <, > and & (Python does not), it writes raw UTF-8
+// (Python writes \uXXXX, astral characters as surrogate pairs) and it prints
+// numbers its own way. So both directions are hand-written.
+//
+// It knows nothing of Odoo's database or of the transports: they import it.
+package pyjson
 
 import (
 	"bytes"
@@ -9,17 +21,6 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 )
-
-// Python json compatibility.
-//
-// bus_bus.channel holds json.dumps(channel, separators=(',', ':')) and the
-// websocket frame holds json.dumps(json.loads(bus_bus.message)) with the
-// default separators (addons/bus/models/bus.py, addons/bus/websocket.py,
-// Odoo 16.0/17.0; protocol/websocket-16-17.md §3.1, §5.1). Both use Python's
-// default ensure_ascii=True. Go's encoding/json differs in three ways that
-// matter here: it escapes <, > and & (Python does not), it writes raw UTF-8
-// (Python writes \uXXXX, astral characters as surrogate pairs) and it prints
-// numbers its own way. So both directions are hand-written.
 
 // ChannelKey returns the exact text Odoo stores in bus_bus.channel for the
 // channel tuple (db, parts...): Python's
@@ -240,7 +241,7 @@ const maxPyJSONDepth = 1000
 // maxPyIntDigits is CPython's default int_max_str_digits (3.11+).
 const maxPyIntDigits = 4300
 
-// PySpaced re-encodes the JSON text compact (a bus_bus.message) the way
+// Spaced re-encodes the JSON text compact (a bus_bus.message) the way
 // Python's json.dumps(json.loads(text)) does: separators ", " and ": ",
 // ensure_ascii, object key order kept, duplicate keys collapsed as a Python
 // dict does (the last value, at the first key's position), integers printed
@@ -249,7 +250,7 @@ const maxPyIntDigits = 4300
 // non-standard tokens NaN, Infinity and -Infinity accepted and kept. The
 // input must be what json.loads accepts: strict JSON text (no raw control
 // characters in strings) in valid UTF-8, surrounded by optional whitespace.
-func PySpaced(compact []byte) ([]byte, error) {
+func Spaced(compact []byte) ([]byte, error) {
 	p := pyParser{in: compact, out: make([]byte, 0, len(compact)+len(compact)/8+16)}
 	p.skipWS()
 	if err := p.value(0); err != nil {
@@ -262,13 +263,13 @@ func PySpaced(compact []byte) ([]byte, error) {
 	return p.out, nil
 }
 
-// PySpacedUnicode is PySpaced with ensure_ascii=False, as Odoo's
+// SpacedUnicode is Spaced with ensure_ascii=False, as Odoo's
 // Request.make_json_response dumps JSON-RPC answers (odoo/http.py
 // @16.0/@17.0): non-ASCII characters (escaped or not in the input) are
 // written as raw UTF-8, DEL stays raw, and only '"', '\\' and the C0
 // controls are escaped. A lone surrogate, which Python would fail to encode
 // as UTF-8 when sending the response, is kept as its \uXXXX escape.
-func PySpacedUnicode(compact []byte) ([]byte, error) {
+func SpacedUnicode(compact []byte) ([]byte, error) {
 	p := pyParser{in: compact, out: make([]byte, 0, len(compact)+len(compact)/8+16), unicode: true}
 	p.skipWS()
 	if err := p.value(0); err != nil {
@@ -281,18 +282,18 @@ func PySpacedUnicode(compact []byte) ([]byte, error) {
 	return p.out, nil
 }
 
-// ErrPyJSON is wrapped by every PySpaced error.
-var ErrPyJSON = errors.New("invalid JSON for Python json.loads")
+// ErrInvalid is wrapped by every Spaced error.
+var ErrInvalid = errors.New("invalid JSON for Python json.loads")
 
 type pyParser struct {
 	in      []byte
 	pos     int
 	out     []byte
-	unicode bool // ensure_ascii=False (PySpacedUnicode)
+	unicode bool // ensure_ascii=False (SpacedUnicode)
 }
 
 func (p *pyParser) errorf(format string, args ...any) error {
-	return fmt.Errorf("%w: %s at offset %d", ErrPyJSON, fmt.Sprintf(format, args...), p.pos)
+	return fmt.Errorf("%w: %s at offset %d", ErrInvalid, fmt.Sprintf(format, args...), p.pos)
 }
 
 func (p *pyParser) skipWS() {

@@ -1,8 +1,10 @@
-package odoo
+package fanout
 
 import (
 	"log/slog"
 	"strconv"
+
+	"odoobus/pyjson"
 )
 
 // LPItem returns the bytes Odoo 8.0–14.0 put in a /longpolling/poll answer
@@ -14,10 +16,10 @@ import (
 // stored JSON (the row is then skipped).
 func (n *Notification) LPItem() []byte {
 	n.lpOnce.Do(func() {
-		ch, err := PySpaced([]byte(n.Channel))
+		ch, err := pyjson.Spaced([]byte(n.Channel))
 		if err == nil {
 			var msg []byte
-			if msg, err = PySpaced(n.Message); err == nil {
+			if msg, err = pyjson.Spaced(n.Message); err == nil {
 				b := make([]byte, 0, len(ch)+len(msg)+40)
 				b = append(b, `{"id": `...)
 				b = strconv.AppendInt(b, n.ID, 10)

@@ -1,4 +1,4 @@
-package odoo
+package fanout_test
 
 import (
 	"fmt"
@@ -7,6 +7,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"odoobus/fanout"
+	"odoobus/pyjson"
 )
 
 // fakeSub is a Subscriber that records what it is given (it talks no SQL).
@@ -16,7 +19,7 @@ type fakeSub struct {
 	uid  int64
 
 	mu      sync.Mutex
-	batches []*Batch
+	batches []*fanout.Batch
 	signal  chan struct{}
 }
 
@@ -27,7 +30,7 @@ func newFakeSub(name, db string, uid int64) *fakeSub {
 func (f *fakeSub) DB() string     { return f.db }
 func (f *fakeSub) UID() int64     { return f.uid }
 func (f *fakeSub) String() string { return f.name }
-func (f *fakeSub) Deliver(b *Batch) {
+func (f *fakeSub) Deliver(b *fanout.Batch) {
 	f.mu.Lock()
 	f.batches = append(f.batches, b)
 	f.mu.Unlock()
@@ -47,7 +50,7 @@ func (f *fakeSub) ids() []int64 {
 	return out
 }
 
-func (f *fakeSub) lastBatch() *Batch {
+func (f *fakeSub) lastBatch() *fanout.Batch {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.batches) == 0 {
@@ -75,9 +78,9 @@ func (f *fakeSub) waitIDs(t testing.TB, want []int64, timeout time.Duration) {
 }
 
 // routeMap is Route as a map, failing on a subscriber listed twice.
-func routeMap(t testing.TB, h *Hub, db string, rows []*Notification) map[Subscriber][]*Notification {
+func routeMap(t testing.TB, h *fanout.Hub, db string, rows []*fanout.Notification) map[fanout.Subscriber][]*fanout.Notification {
 	t.Helper()
-	out := map[Subscriber][]*Notification{}
+	out := map[fanout.Subscriber][]*fanout.Notification{}
 	for _, d := range h.Route(db, rows) {
 		if _, dup := out[d.Sub]; dup {
 			t.Fatalf("%v routed twice", d.Sub)
@@ -90,16 +93,16 @@ func routeMap(t testing.TB, h *Hub, db string, rows []*Notification) map[Subscri
 	return out
 }
 
-func row(id int64, channel string) *Notification {
-	return &Notification{ID: id, Channel: channel, Message: []byte(`{"type":"t","payload":null}`)}
+func row(id int64, channel string) *fanout.Notification {
+	return &fanout.Notification{ID: id, Channel: channel, Message: []byte(`{"type":"t","payload":null}`)}
 }
 
 func TestHub_SubscribeReplacesSet(t *testing.T) {
-	h := NewHub()
-	a, b, c := ChannelKey("d1", "a"), ChannelKey("d1", "b"), ChannelKey("d1", "c")
+	h := fanout.NewHub()
+	a, b, c := pyjson.ChannelKey("d1", "a"), pyjson.ChannelKey("d1", "b"), pyjson.ChannelKey("d1", "c")
 	s := newFakeSub("s", "d1", 2)
 	h.Subscribe(s, []string{a, b, a})
-	rows := []*Notification{row(1, a), row(2, c), row(3, b), row(4, a)}
+	rows := []*fanout.Notification{row(1, a), row(2, c), row(3, b), row(4, a)}
 	if got := ids(routeMap(t, h, "d1", rows)[s]); !slices.Equal(got, []int64{1, 3, 4}) {
 		t.Fatalf("route %v", got)
 	}
@@ -124,22 +127,22 @@ func TestHub_SubscribeReplacesSet(t *testing.T) {
 }
 
 func TestHub_BroadcastSkipsOtherDB(t *testing.T) {
-	h := NewHub()
-	b1, b2 := ChannelKey("d1", "broadcast"), ChannelKey("d2", "broadcast")
+	h := fanout.NewHub()
+	b1, b2 := pyjson.ChannelKey("d1", "broadcast"), pyjson.ChannelKey("d2", "broadcast")
 	s1 := newFakeSub("s1", "d1", 0)
 	s2 := newFakeSub("s2", "d2", 0)
 	odd := newFakeSub("odd", "d2", 0) // a d2 socket subscribed to a channel naming d1
 	h.Subscribe(s1, []string{b1})
 	h.Subscribe(s2, []string{b2})
 	h.Subscribe(odd, []string{b1})
-	r := routeMap(t, h, "d1", []*Notification{row(5, b1), row(6, b2)})
+	r := routeMap(t, h, "d1", []*fanout.Notification{row(5, b1), row(6, b2)})
 	if len(r) != 1 || !slices.Equal(ids(r[s1]), []int64{5}) {
 		t.Fatalf("d1 rows: %v", r)
 	}
 	// A d2 row whose channel names d1 reaches the d2 socket subscribed to
 	// it (Odoo's socket polls its own bus_bus with its own channels), never
 	// the d1 one.
-	r = routeMap(t, h, "d2", []*Notification{row(5, b1), row(6, b2)})
+	r = routeMap(t, h, "d2", []*fanout.Notification{row(5, b1), row(6, b2)})
 	if len(r) != 2 || !slices.Equal(ids(r[s2]), []int64{6}) || !slices.Equal(ids(r[odd]), []int64{5}) {
 		t.Fatalf("d2 rows: %v", r)
 	}
@@ -149,13 +152,13 @@ func TestHub_BroadcastSkipsOtherDB(t *testing.T) {
 }
 
 func TestHub_MergeKeepsIDOrder(t *testing.T) {
-	h := NewHub()
-	a, b := ChannelKey("d", "a"), ChannelKey("d", "b")
+	h := fanout.NewHub()
+	a, b := pyjson.ChannelKey("d", "a"), pyjson.ChannelKey("d", "b")
 	both := newFakeSub("both", "d", 1)
 	onlyA := newFakeSub("onlyA", "d", 1)
 	h.Subscribe(both, []string{b, a})
 	h.Subscribe(onlyA, []string{a})
-	rows := []*Notification{row(1, a), row(2, b), row(3, b), row(4, a), row(7, b), row(9, a)}
+	rows := []*fanout.Notification{row(1, a), row(2, b), row(3, b), row(4, a), row(7, b), row(9, a)}
 	r := routeMap(t, h, "d", rows)
 	if got := ids(r[both]); !slices.Equal(got, []int64{1, 2, 3, 4, 7, 9}) {
 		t.Fatalf("both: %v", got)
@@ -169,12 +172,12 @@ func TestHub_MergeKeepsIDOrder(t *testing.T) {
 }
 
 func TestHub_ConcurrentSubscribeAndRoute(t *testing.T) {
-	h := NewHub()
+	h := fanout.NewHub()
 	chans := make([]string, 50)
 	for i := range chans {
-		chans[i] = ChannelKey("d", "res.partner", i)
+		chans[i] = pyjson.ChannelKey("d", "res.partner", i)
 	}
-	rows := make([]*Notification, len(chans))
+	rows := make([]*fanout.Notification, len(chans))
 	for i, c := range chans {
 		rows[i] = row(int64(i+1), c)
 	}
@@ -209,11 +212,11 @@ func TestHub_ConcurrentSubscribeAndRoute(t *testing.T) {
 func TestHub_RouteMatchesNaive(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	for round := 0; round < 200; round++ {
-		h := NewHub()
+		h := fanout.NewHub()
 		nch := 1 + rnd.IntN(6)
 		var chans []string
 		for i := 0; i < nch; i++ {
-			chans = append(chans, ChannelKey("d", "c", i))
+			chans = append(chans, pyjson.ChannelKey("d", "c", i))
 		}
 		pick := func() []string {
 			var mine []string
@@ -248,7 +251,7 @@ func TestHub_RouteMatchesNaive(t *testing.T) {
 				subs[s] = mine
 			}
 		}
-		var rows []*Notification
+		var rows []*fanout.Notification
 		for id := int64(1); id <= int64(1+rnd.IntN(12)); id++ {
 			rows = append(rows, row(id, chans[rnd.IntN(nch)]))
 		}

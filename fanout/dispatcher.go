@@ -1,4 +1,4 @@
-package odoo
+package fanout
 
 import (
 	"context"
@@ -31,7 +31,7 @@ const maxGaps = 10000
 // subscribers: per wake-up, ONE bus_bus query per database concerned, then
 // ONE res_users token query for the recipients' uids.
 type Dispatcher struct {
-	reg *Registry
+	src Source
 	hub *Hub
 	log *slog.Logger
 
@@ -108,8 +108,11 @@ func (d *Dispatcher) Stats() DispatcherStats {
 }
 
 // NewDispatcher attaches a dispatcher to hub: from now on Hub.Subscribe
-// makes sure the subscriber's database read position is known.
-func NewDispatcher(reg *Registry, hub *Hub, log *slog.Logger) *Dispatcher {
+// makes sure the subscriber's database read position is known. src opens
+// the databases (odoo's Registry); dsn is the lib/pq DSN of the database
+// named "postgres", where Odoo sends NOTIFY imbus (ListenDSN tags it with an
+// application_name unless it has one).
+func NewDispatcher(src Source, hub *Hub, dsn string, log *slog.Logger) *Dispatcher {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -117,10 +120,12 @@ func NewDispatcher(reg *Registry, hub *Hub, log *slog.Logger) *Dispatcher {
 	// back (Odoo's ImDispatch sleeps 50 s); a failed attempt costs one
 	// refused connection, so trying every second while it is down is cheap.
 	d := &Dispatcher{
-		reg:          reg,
-		hub:          hub,
+		src: src,
+		hub: hub,
+		// "odoo", as before the dispatcher had its own package: operators
+		// filter on it (README, Logs).
 		log:          log.With("component", "odoo"),
-		ListenDSN:    listenDSN(reg.cfg.DSN("postgres")),
+		ListenDSN:    listenDSN(dsn),
 		MinReconnect: 500 * time.Millisecond,
 		MaxReconnect: time.Second,
 		QueryTimeout: 10 * time.Second,
@@ -157,10 +162,10 @@ func (d *Dispatcher) initState(db string, st *dbState) {
 	ctx, cancel := context.WithTimeout(context.Background(), d.QueryTimeout)
 	defer cancel()
 	var last int64
-	database, err := d.reg.Get(ctx, db)
+	bus, err := d.src.Bus(ctx, db)
 	if err == nil {
 		d.stats.initReads.Add(1)
-		last, err = database.LastID(ctx)
+		last, err = bus.LastID(ctx)
 	}
 	d.mu.Lock()
 	if err != nil {
@@ -365,7 +370,7 @@ func (d *Dispatcher) readDB(ctx context.Context, seq uint64, db string) bool {
 
 	qctx, cancel := context.WithTimeout(ctx, d.QueryTimeout)
 	defer cancel()
-	database, err := d.reg.Get(qctx, db)
+	bus, err := d.src.Bus(qctx, db)
 	var rows []*Notification
 	var readAt time.Time
 	ev := ReadEvent{Wakeup: seq, DB: db}
@@ -373,7 +378,7 @@ func (d *Dispatcher) readDB(ctx context.Context, seq uint64, db string) bool {
 		d.stats.busReads.Add(1)
 		start := time.Now()
 		readAt = start
-		rows, err = database.readSince(qctx, last, gapIDs)
+		rows, err = bus.ReadSince(qctx, last, gapIDs)
 		ev.Duration = time.Since(start)
 	}
 	if err != nil {
@@ -406,7 +411,7 @@ func (d *Dispatcher) readDB(ctx context.Context, seq uint64, db string) bool {
 	if len(uids) > 0 {
 		d.stats.tokenReads.Add(1)
 		ev.TokenRead = true
-		keys, keysErr = database.TokenKeys(qctx, uids)
+		keys, keysErr = bus.TokenKeys(qctx, uids)
 		if keysErr != nil {
 			ev.Err = keysErr
 			d.stats.readErrors.Add(1)

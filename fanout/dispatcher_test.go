@@ -1,40 +1,39 @@
-package odoo
+package fanout_test
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"odoobus/fanout"
+	"odoobus/odoo"
 	"odoobus/odoo/odootest"
+	"odoobus/pyjson"
 )
 
 const waitLong = 15 * time.Second
 
 type dispEnv struct {
-	reg  *Registry
-	hub  *Hub
-	disp *Dispatcher
+	reg  *odoo.Registry
+	hub  *fanout.Hub
+	disp *fanout.Dispatcher
 	app  string // application_name of the LISTEN connection
 
 	mu  sync.Mutex
-	evs []ReadEvent // every bus_bus read (Dispatcher.Observe)
+	evs []fanout.ReadEvent // every bus_bus read (fanout.Dispatcher.Observe)
 }
 
-func (e *dispEnv) events() []ReadEvent {
+func (e *dispEnv) events() []fanout.ReadEvent {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return slices.Clone(e.evs)
 }
 
 // assertOneReadPerWakeup: no wake-up read a database twice.
-func assertOneReadPerWakeup(t testing.TB, evs []ReadEvent) {
+func assertOneReadPerWakeup(t testing.TB, evs []fanout.ReadEvent) {
 	t.Helper()
 	seen := map[uint64]map[string]bool{}
 	for _, ev := range evs {
@@ -48,7 +47,7 @@ func assertOneReadPerWakeup(t testing.TB, evs []ReadEvent) {
 	}
 }
 
-func countBefore(evs []ReadEvent, wakeup uint64) int {
+func countBefore(evs []fanout.ReadEvent, wakeup uint64) int {
 	n := 0
 	for _, ev := range evs {
 		if ev.Wakeup <= wakeup {
@@ -74,8 +73,8 @@ func startDispatcherTB(t testing.TB, listenUser string) *dispEnv {
 	t.Helper()
 	cfg := testConfig(t)
 	reg := testRegistry(t, cfg)
-	hub := NewHub()
-	d := NewDispatcher(reg, hub, quietLog())
+	hub := fanout.NewHub()
+	d := fanout.NewDispatcher(reg, hub, cfg.DSN("postgres"), quietLog())
 	lcfg := *cfg
 	if listenUser != "" {
 		lcfg.DBUser = listenUser
@@ -84,7 +83,7 @@ func startDispatcherTB(t testing.TB, listenUser string) *dispEnv {
 	d.ListenDSN = lcfg.DSN("postgres") + " application_name=" + app
 	d.MinReconnect, d.MaxReconnect = 50*time.Millisecond, 300*time.Millisecond
 	env := &dispEnv{reg: reg, hub: hub, disp: d, app: app}
-	d.Observe = func(ev ReadEvent) {
+	d.Observe = func(ev fanout.ReadEvent) {
 		env.mu.Lock()
 		env.evs = append(env.evs, ev)
 		env.mu.Unlock()
@@ -139,27 +138,27 @@ func TestDispatcher_EndToEnd(t *testing.T) {
 	db1, db2 := odootest.NewDB(t, "17.0"), odootest.NewDB(t, "17.0")
 	c1, c2 := odootest.Open(t, db1), odootest.Open(t, db2)
 	msg := `{"type":"t","payload":{"k":"v"}}`
-	before := odootest.InsertBus(t, c1, ChannelKey(db1, "broadcast"), msg) // older than the subscription
+	before := odootest.InsertBus(t, c1, pyjson.ChannelKey(db1, "broadcast"), msg) // older than the subscription
 
 	env := startDispatcher(t, "")
 	a1 := newFakeSub("a1", db1, odootest.AdminUID)
 	a2 := newFakeSub("a2", db1, 0)
 	b1 := newFakeSub("b1", db2, odootest.DemoUID)
 	b2 := newFakeSub("b2", db2, odootest.PortalUID)
-	env.hub.Subscribe(a1, []string{ChannelKey(db1, "broadcast"), ChannelKey(db1, "res.partner", 3)})
-	env.hub.Subscribe(a2, []string{ChannelKey(db1, "broadcast")})
-	env.hub.Subscribe(b1, []string{ChannelKey(db2, "broadcast"), ChannelKey(db2, "res.partner", 7)})
-	env.hub.Subscribe(b2, []string{ChannelKey(db2, "res.partner", 9)})
+	env.hub.Subscribe(a1, []string{pyjson.ChannelKey(db1, "broadcast"), pyjson.ChannelKey(db1, "res.partner", 3)})
+	env.hub.Subscribe(a2, []string{pyjson.ChannelKey(db1, "broadcast")})
+	env.hub.Subscribe(b1, []string{pyjson.ChannelKey(db2, "broadcast"), pyjson.ChannelKey(db2, "res.partner", 7)})
+	env.hub.Subscribe(b2, []string{pyjson.ChannelKey(db2, "res.partner", 9)})
 
-	r1 := odootest.InsertBus(t, c1, ChannelKey(db1, "broadcast"), msg)
-	r2 := odootest.InsertBus(t, c1, ChannelKey(db1, "res.partner", 3), msg)
-	odootest.InsertBus(t, c1, ChannelKey(db2, "broadcast"), msg)      // db1 row naming db2
-	odootest.InsertBus(t, c1, ChannelKey(db1, "res.partner", 7), msg) // nobody listens
-	odootest.Notify(t, ChannelKey(db1, "broadcast"), ChannelKey(db1, "res.partner", 3))
-	s1 := odootest.InsertBus(t, c2, ChannelKey(db2, "broadcast"), msg)
-	s2 := odootest.InsertBus(t, c2, ChannelKey(db2, "res.partner", 7), msg)
-	s3 := odootest.InsertBus(t, c2, ChannelKey(db2, "res.partner", 9), msg)
-	odootest.Notify(t, ChannelKey(db2, "broadcast"))
+	r1 := odootest.InsertBus(t, c1, pyjson.ChannelKey(db1, "broadcast"), msg)
+	r2 := odootest.InsertBus(t, c1, pyjson.ChannelKey(db1, "res.partner", 3), msg)
+	odootest.InsertBus(t, c1, pyjson.ChannelKey(db2, "broadcast"), msg)      // db1 row naming db2
+	odootest.InsertBus(t, c1, pyjson.ChannelKey(db1, "res.partner", 7), msg) // nobody listens
+	odootest.Notify(t, pyjson.ChannelKey(db1, "broadcast"), pyjson.ChannelKey(db1, "res.partner", 3))
+	s1 := odootest.InsertBus(t, c2, pyjson.ChannelKey(db2, "broadcast"), msg)
+	s2 := odootest.InsertBus(t, c2, pyjson.ChannelKey(db2, "res.partner", 7), msg)
+	s3 := odootest.InsertBus(t, c2, pyjson.ChannelKey(db2, "res.partner", 9), msg)
+	odootest.Notify(t, pyjson.ChannelKey(db2, "broadcast"))
 
 	a1.waitIDs(t, []int64{r1, r2}, waitLong)
 	a2.waitIDs(t, []int64{r1}, waitLong)
@@ -182,22 +181,22 @@ func TestDispatcher_EndToEnd(t *testing.T) {
 	}
 
 	// An unparsable payload makes every active database be read.
-	r5 := odootest.InsertBus(t, c1, ChannelKey(db1, "broadcast"), msg)
-	s5 := odootest.InsertBus(t, c2, ChannelKey(db2, "broadcast"), msg)
+	r5 := odootest.InsertBus(t, c1, pyjson.ChannelKey(db1, "broadcast"), msg)
+	s5 := odootest.InsertBus(t, c2, pyjson.ChannelKey(db2, "broadcast"), msg)
 	odootest.Exec(t, odootest.Open(t, "postgres"), `SELECT pg_notify('imbus', 'not json')`)
 	a1.waitIDs(t, []int64{r1, r2, r5}, waitLong)
 	b1.waitIDs(t, []int64{s1, s2, s5}, waitLong)
 
 	// A payload naming only db2 does not read db1.
-	r6 := odootest.InsertBus(t, c1, ChannelKey(db1, "broadcast"), msg)
-	s6 := odootest.InsertBus(t, c2, ChannelKey(db2, "broadcast"), msg)
-	odootest.Notify(t, ChannelKey(db2, "broadcast"))
+	r6 := odootest.InsertBus(t, c1, pyjson.ChannelKey(db1, "broadcast"), msg)
+	s6 := odootest.InsertBus(t, c2, pyjson.ChannelKey(db2, "broadcast"), msg)
+	odootest.Notify(t, pyjson.ChannelKey(db2, "broadcast"))
 	b1.waitIDs(t, []int64{s1, s2, s5, s6}, waitLong)
 	settle()
 	if slices.Contains(a1.ids(), r6) {
 		t.Fatal("db1 was read on a NOTIFY naming only db2")
 	}
-	odootest.Notify(t, ChannelKey(db1, "broadcast"))
+	odootest.Notify(t, pyjson.ChannelKey(db1, "broadcast"))
 	a1.waitIDs(t, []int64{r1, r2, r5, r6}, waitLong)
 
 	settle()
@@ -211,8 +210,8 @@ func TestDispatcher_EndToEnd(t *testing.T) {
 	// Unsubscribed: nothing more; the database's position is dropped.
 	env.hub.Unsubscribe(a1)
 	env.hub.Unsubscribe(a2)
-	odootest.InsertBus(t, c1, ChannelKey(db1, "broadcast"), msg)
-	odootest.Notify(t, ChannelKey(db1, "broadcast"))
+	odootest.InsertBus(t, c1, pyjson.ChannelKey(db1, "broadcast"), msg)
+	odootest.Notify(t, pyjson.ChannelKey(db1, "broadcast"))
 	settle()
 	if len(a1.ids()) != 4 || len(a2.ids()) != 3 {
 		t.Fatalf("delivered after unsubscribe: %v %v", a1.ids(), a2.ids())
@@ -227,8 +226,8 @@ func TestDispatcher_OneReadPerWakeup(t *testing.T) {
 	env := startDispatcher(t, "")
 	s := newFakeSub("s", db1, odootest.AdminUID)
 	idle := newFakeSub("idle", db2, 0) // keeps db2 active
-	env.hub.Subscribe(s, []string{ChannelKey(db1, "broadcast")})
-	env.hub.Subscribe(idle, []string{ChannelKey(db2, "broadcast")})
+	env.hub.Subscribe(s, []string{pyjson.ChannelKey(db1, "broadcast")})
+	env.hub.Subscribe(idle, []string{pyjson.ChannelKey(db2, "broadcast")})
 	settle()
 	before := env.disp.Stats()
 
@@ -242,7 +241,7 @@ func TestDispatcher_OneReadPerWakeup(t *testing.T) {
 		var id int64
 		if err := tx.QueryRow(`INSERT INTO bus_bus (channel, message, create_date, write_date)
 			VALUES ($1, $2, now() at time zone 'UTC', now() at time zone 'UTC') RETURNING id`,
-			ChannelKey(db1, "broadcast"), `{"type":"burst","payload":`+strconv.Itoa(i)+`}`).Scan(&id); err != nil {
+			pyjson.ChannelKey(db1, "broadcast"), `{"type":"burst","payload":`+strconv.Itoa(i)+`}`).Scan(&id); err != nil {
 			t.Fatal(err)
 		}
 		want = append(want, id)
@@ -257,7 +256,7 @@ func TestDispatcher_OneReadPerWakeup(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < n; i++ {
-		if _, err := ntx.Exec(`SELECT pg_notify('imbus', $1)`, `[`+ChannelKey(db1, "broadcast")+`,`+ChannelKey(db1, "x", i)+`]`); err != nil {
+		if _, err := ntx.Exec(`SELECT pg_notify('imbus', $1)`, `[`+pyjson.ChannelKey(db1, "broadcast")+`,`+pyjson.ChannelKey(db1, "x", i)+`]`); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -311,7 +310,7 @@ func TestDispatcher_OutOfOrderCommit(t *testing.T) {
 	c1 := odootest.Open(t, db1)
 	env := startDispatcher(t, "")
 	s := newFakeSub("s", db1, 0)
-	ch := ChannelKey(db1, "broadcast")
+	ch := pyjson.ChannelKey(db1, "broadcast")
 	env.hub.Subscribe(s, []string{ch})
 	msg := `{"type":"t","payload":null}`
 
@@ -357,11 +356,11 @@ func TestDispatcher_ListenerCut(t *testing.T) {
 	env := startDispatcher(t, role)
 	a := newFakeSub("a", db1, odootest.AdminUID)
 	b := newFakeSub("b", db2, 0)
-	env.hub.Subscribe(a, []string{ChannelKey(db1, "broadcast")})
-	env.hub.Subscribe(b, []string{ChannelKey(db2, "broadcast")})
+	env.hub.Subscribe(a, []string{pyjson.ChannelKey(db1, "broadcast")})
+	env.hub.Subscribe(b, []string{pyjson.ChannelKey(db2, "broadcast")})
 	msg := `{"type":"t","payload":null}`
-	r0 := odootest.InsertBus(t, c1, ChannelKey(db1, "broadcast"), msg)
-	odootest.Notify(t, ChannelKey(db1, "broadcast"))
+	r0 := odootest.InsertBus(t, c1, pyjson.ChannelKey(db1, "broadcast"), msg)
+	odootest.Notify(t, pyjson.ChannelKey(db1, "broadcast"))
 	a.waitIDs(t, []int64{r0}, waitLong)
 
 	pid := env.listenPID(t)
@@ -375,10 +374,10 @@ func TestDispatcher_ListenerCut(t *testing.T) {
 		server.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, env.app).Scan(&n)
 		return n == 0
 	})
-	r1 := odootest.InsertBus(t, c1, ChannelKey(db1, "broadcast"), msg)
-	s1 := odootest.InsertBus(t, c2, ChannelKey(db2, "broadcast"), msg)
-	odootest.Notify(t, ChannelKey(db1, "broadcast"), ChannelKey(db2, "broadcast")) // nobody hears it
-	time.Sleep(500 * time.Millisecond)                                             // a few failed reconnects
+	r1 := odootest.InsertBus(t, c1, pyjson.ChannelKey(db1, "broadcast"), msg)
+	s1 := odootest.InsertBus(t, c2, pyjson.ChannelKey(db2, "broadcast"), msg)
+	odootest.Notify(t, pyjson.ChannelKey(db1, "broadcast"), pyjson.ChannelKey(db2, "broadcast")) // nobody hears it
+	time.Sleep(500 * time.Millisecond)                                                           // a few failed reconnects
 	if len(a.ids()) != 1 || len(b.ids()) != 0 {
 		t.Fatalf("delivered while the listener was down: %v %v", a.ids(), b.ids())
 	}
@@ -389,15 +388,15 @@ func TestDispatcher_ListenerCut(t *testing.T) {
 		t.Fatal("same LISTEN backend after the cut")
 	}
 	// And the new connection hears NOTIFY again.
-	r2 := odootest.InsertBus(t, c1, ChannelKey(db1, "broadcast"), msg)
-	odootest.Notify(t, ChannelKey(db1, "broadcast"))
+	r2 := odootest.InsertBus(t, c1, pyjson.ChannelKey(db1, "broadcast"), msg)
+	odootest.Notify(t, pyjson.ChannelKey(db1, "broadcast"))
 	a.waitIDs(t, []int64{r0, r1, r2}, waitLong)
 }
 
 func TestDispatcher_StopsCleanly(t *testing.T) {
 	cfg := testConfig(t)
 	reg := testRegistry(t, cfg)
-	d := NewDispatcher(reg, NewHub(), quietLog())
+	d := fanout.NewDispatcher(reg, fanout.NewHub(), cfg.DSN("postgres"), quietLog())
 	app := "odoobus_stop_" + randSuffix()
 	d.ListenDSN = cfg.DSN("postgres") + " application_name=" + app
 	ctx, cancel := context.WithCancel(context.Background())
@@ -424,7 +423,7 @@ func TestDispatcher_StopsCleanly(t *testing.T) {
 
 func TestDispatcher_KeepsRetryingWhileServerDown(t *testing.T) {
 	cfg := testConfig(t)
-	d := NewDispatcher(testRegistry(t, cfg), NewHub(), quietLog())
+	d := fanout.NewDispatcher(testRegistry(t, cfg), fanout.NewHub(), cfg.DSN("postgres"), quietLog())
 	// An unreachable server must not make Run return: pq keeps retrying
 	// until the context ends.
 	d.ListenDSN = "host=127.0.0.1 port=1 sslmode=disable connect_timeout=1"
@@ -438,90 +437,4 @@ func TestDispatcher_KeepsRetryingWhileServerDown(t *testing.T) {
 	if time.Since(start) < 400*time.Millisecond {
 		t.Fatal("Run gave up before its context ended")
 	}
-}
-
-func TestPayloadDBs(t *testing.T) {
-	cases := []struct {
-		in   string
-		want []string
-		ok   bool
-	}{
-		{`[["ref17","res.partner",7],["ref17","broadcast"],["other","x"]]`, []string{"ref17", "other"}, true},
-		{`[]`, nil, true},
-		{`[["d\u00e9j\u00e0","broadcast"]]`, []string{"déjà"}, true},
-		{`not json`, nil, false},
-		{`["ref17","broadcast"]`, nil, false},
-		{`[[]]`, nil, false},
-		{`[[7,"x"]]`, nil, false},
-		{`{"a":1}`, nil, false},
-	}
-	for _, c := range cases {
-		got, ok := payloadDBs(c.in)
-		if ok != c.ok || !slices.Equal(got, c.want) {
-			t.Errorf("%s: %v %v, want %v %v", c.in, got, ok, c.want, c.ok)
-		}
-	}
-	// Every payload of the captures: 16.0/17.0 always name their database;
-	// 14.0/15.0 also send bare string channels (no database: read all).
-	for _, v := range []string{"odoo14", "odoo15", "odoo16", "odoo17"} {
-		b, err := os.ReadFile(filepath.Join(odootest.Root(), "testdata", "captures", v, "imbus_notify_payloads.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var f struct {
-			Notifications []struct {
-				Payload string `json:"payload"`
-			} `json:"notifications"`
-		}
-		if err := json.Unmarshal(b, &f); err != nil || len(f.Notifications) == 0 {
-			t.Fatalf("%s: %v", v, err)
-		}
-		ref := "ref" + strings.TrimPrefix(v, "odoo")
-		for _, n := range f.Notifications {
-			dbs, ok := payloadDBs(n.Payload)
-			bare := strings.HasPrefix(n.Payload, `["`)
-			switch {
-			case bare && ok:
-				t.Errorf("%s: payload %s with a bare string channel parsed as %v", v, n.Payload, dbs)
-			case !bare && (!ok || len(dbs) != 1 || (dbs[0] != ref && dbs[0] != "otherdb")):
-				t.Errorf("%s: payload %s: %v %v", v, n.Payload, dbs, ok)
-			}
-		}
-	}
-}
-
-func TestDispatcher_AdvanceTracksGaps(t *testing.T) {
-	d := &Dispatcher{log: quietLog(), state: map[string]*dbState{}}
-	st := &dbState{ready: make(chan struct{}), ok: true, last: 10}
-	close(st.ready)
-	d.state["db"] = st
-	now := time.Now()
-	d.advance("db", st, 10, []*Notification{{ID: 12}, {ID: 15}}, now)
-	if st.last != 15 || !slices.Equal(gapIDs(st), []int64{11, 13, 14}) {
-		t.Fatalf("last %d gaps %v", st.last, gapIDs(st))
-	}
-	// 13 shows up (committed late) together with 16.
-	d.advance("db", st, 15, []*Notification{{ID: 13}, {ID: 16}}, now)
-	if st.last != 16 || !slices.Equal(gapIDs(st), []int64{11, 14}) {
-		t.Fatalf("last %d gaps %v", st.last, gapIDs(st))
-	}
-	// Only gap rows: the position stays.
-	d.advance("db", st, 16, []*Notification{{ID: 11}}, now)
-	if st.last != 16 || !slices.Equal(gapIDs(st), []int64{14}) {
-		t.Fatalf("last %d gaps %v", st.last, gapIDs(st))
-	}
-	// A huge id jump only watches the closest maxGaps ids.
-	d.advance("db", st, 16, []*Notification{{ID: 16 + 3*maxGaps}}, now)
-	g := gapIDs(st)
-	if len(g) != maxGaps || g[len(g)-1] != 16+3*maxGaps-1 || st.last != 16+3*maxGaps {
-		t.Fatalf("after a jump: %d gaps, last gap %d, last %d", len(g), g[len(g)-1], st.last)
-	}
-}
-
-func gapIDs(st *dbState) []int64 {
-	var out []int64
-	for _, g := range st.gaps {
-		out = append(out, g.id)
-	}
-	return out
 }

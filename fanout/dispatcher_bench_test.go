@@ -1,4 +1,4 @@
-package odoo
+package fanout_test
 
 import (
 	"strconv"
@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"odoobus/fanout"
 	"odoobus/odoo/odootest"
+	"odoobus/pyjson"
 )
 
 // countSub counts delivered rows and signals when a target is reached.
@@ -20,7 +22,7 @@ type countSub struct {
 
 func (c *countSub) DB() string { return c.db }
 func (c *countSub) UID() int64 { return c.uid }
-func (c *countSub) Deliver(b *Batch) {
+func (c *countSub) Deliver(b *fanout.Batch) {
 	if c.rows.Add(int64(len(b.Notifications))) == c.target.Load() {
 		c.done <- struct{}{}
 	}
@@ -40,7 +42,7 @@ func BenchmarkDispatcher_Wakeup(b *testing.B) {
 	env := startDispatcherB(b)
 	var rows, target atomic.Int64
 	done := make(chan struct{}, 1)
-	ch := ChannelKey(db, "broadcast")
+	ch := pyjson.ChannelKey(db, "broadcast")
 	for i := 0; i < subs; i++ {
 		env.hub.Subscribe(&countSub{db: db, uid: int64(100 + i%100), rows: &rows, target: &target, done: done}, []string{ch})
 	}
