@@ -49,8 +49,8 @@ type Era struct {
 	// in 16.0/17.0 (odoo/http.py SESSION_LIFETIME @16.0, of 2023-12).
 	CookieMaxAge time.Duration
 	// CookieHTTPOnly: the cookie has HttpOnly (absent in 8.0's
-	// Root.get_response, openerp/http.py @8.0; set from 10.0 on; 9.0
-	// taken as 8.0).
+	// Root.get_response, openerp/http.py @8.0; present in the 13.0–17.0
+	// captures; 9.0–12.0 UNVERIFIED, taken as present from 10.0).
 	CookieHTTPOnly bool
 	// CookieExpires is how the cookie's Expires is derived.
 	CookieExpires Expires
