@@ -577,7 +577,7 @@ func TestPollVersions(t *testing.T) {
 			} else {
 				raw, err := os.ReadFile(filepath.Join(s.dataDir, "sessions", "werkzeug_"+m[1]+".sess"))
 				wantProto := byte(4)
-				if row.Python2 {
+				if row.Session.Format == session.FormatPickle2 {
 					wantProto = 2
 				}
 				if err != nil || len(raw) < 2 || raw[1] != wantProto {
@@ -586,8 +586,8 @@ func TestPollVersions(t *testing.T) {
 					t.Errorf("new public session: %+v %v", sess, err)
 				}
 			}
-			if got := strings.Contains(r.resp.Header.Get("Set-Cookie"), "HttpOnly"); got != row.CookieHTTPOnly {
-				t.Errorf("HttpOnly %v, row says %v", got, row.CookieHTTPOnly)
+			if got := strings.Contains(r.resp.Header.Get("Set-Cookie"), "HttpOnly"); got != row.Session.CookieHTTPOnly {
+				t.Errorf("HttpOnly %v, row says %v", got, row.Session.CookieHTTPOnly)
 			}
 			s.sql.QueryRow(`SELECT count(*) FROM ` + presenceTable + ` WHERE user_id = 2`).Scan(&n)
 			if n != 1 {

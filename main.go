@@ -20,6 +20,7 @@ import (
 
 	"odoobus/config"
 	"odoobus/fanout"
+	"odoobus/front"
 	"odoobus/listen"
 	"odoobus/odoo"
 	"odoobus/poll"
@@ -202,16 +203,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func notFound(log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		log.Info("not a bus route: this request belongs on Odoo's HTTP port", "method", r.Method, "path", r.URL.Path)
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.WriteHeader(http.StatusNotFound)
-		io.WriteString(w, werkzeugNotFound)
+		front.NotFound.Write(w)
 	}
 }
-
-// werkzeugNotFound is the body werkzeug 2.2 sends for a 404 (captures/odoo17/
-// http_longpolling_and_peek.json, POST_longpolling_poll_8072).
-const werkzeugNotFound = "<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n" +
-	"<p>The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.</p>\n"
 
 // seconds converts a config value in seconds to a duration.
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

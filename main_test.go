@@ -13,7 +13,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"odoobus/front"
 )
+
+// werkzeugNotFound is the page of every route that is not the bus's
+// (werkzeug 2.2, captures/odoo17/http_longpolling_and_peek.json
+// POST_longpolling_poll_8072).
+var werkzeugNotFound = front.NotFound.Body
 
 func TestRun_ConfigErrorExitsTwoWithOneLine(t *testing.T) {
 	conf := filepath.Join(t.TempDir(), "odoo.conf")

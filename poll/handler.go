@@ -18,6 +18,7 @@ import (
 
 	"odoobus/config"
 	"odoobus/fanout"
+	"odoobus/front"
 	"odoobus/odoo"
 	"odoobus/session"
 )
@@ -35,10 +36,6 @@ const Timeout = 50 * time.Second
 // Odoo would send with a limit configured.
 const maxBody = 1 << 20
 
-// errTooLarge is werkzeug's RequestEntityTooLarge.
-var errTooLarge = &httpError{status: http.StatusRequestEntityTooLarge,
-	text: "The data value transmitted exceeds the capacity limit."}
-
 // readBody reads at most maxBody bytes of the request body; a larger body
 // is answered 413 and ok is false.
 func readBody(w http.ResponseWriter, r *http.Request) (body []byte, ok bool) {
@@ -47,7 +44,7 @@ func readBody(w http.ResponseWriter, r *http.Request) (body []byte, ok bool) {
 		return nil, false
 	}
 	if len(body) > maxBody {
-		errTooLarge.write(w)
+		front.TooLarge.Write(w)
 		return nil, false
 	}
 	return body, true
@@ -62,7 +59,7 @@ func readRPC(w http.ResponseWriter, r *http.Request) (*rpcRequest, bool) {
 	}
 	req, herr := parseRPC(body)
 	if herr != nil {
-		herr.write(w)
+		herr.Write(w)
 		return nil, false
 	}
 	return req, true
@@ -181,7 +178,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	rq, herr := h.begin(ctx, r)
 	if herr != nil {
-		herr.write(w)
+		herr.Write(w)
 		return
 	}
 	route, known := routes[path]
@@ -189,19 +186,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		known = false
 	}
 	if known && route.fn == "health" {
-		h.health(w, r)
+		// BusController.health (addons/bus/controllers/main.py @15.0;
+		// captures/odoo15 GET_health_*).
+		front.Health{}.Write(w, r)
 		return
 	}
 	if !known {
-		if !isJSONRequest(r) {
-			errRouteNotFound.write(w)
+		if !front.IsJSON(r) {
+			errRouteNotFound.Write(w)
 			return
 		}
 		req, ok := readRPC(w, r)
 		if !ok {
 			return
 		}
-		h.finish(ctx, w, rq, errNotFound(rq.row).body(rq.row, req.id), errNotFound(rq.row).status, false)
+		nf := errNotFound(rq.row)
+		h.finish(ctx, w, rq, errorBody(rq.row, req.id, nf), nf.Status, false)
 		return
 	}
 	cors := route.fn == "poll" && rq.row.PollCORS
@@ -209,11 +209,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.preflight(ctx, w, rq)
 		return
 	}
-	if !isJSONRequest(r) {
+	if !front.IsJSON(r) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead && r.Method != http.MethodOptions && r.Method != "TRACE" {
-			errCSRF.write(w)
+			errCSRF.Write(w)
 		} else {
-			errTypeMismatch(rq.row, route.fn, path).write(w)
+			errTypeMismatch(rq.row, route.fn, path).Write(w)
 		}
 		return
 	}
@@ -238,9 +238,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	status, out := http.StatusOK, []byte(nil)
 	if rerr != nil {
-		status, out = rerr.status, rerr.body(rq.row, req.id)
+		status, out = rerr.Status, errorBody(rq.row, req.id, rerr)
 	} else {
-		out = rpcResult(req.id, result)
+		out = rq.row.RPC.Result(req.id, result)
 	}
 	h.finish(ctx, w, rq, out, status, cors)
 }
@@ -248,11 +248,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // begin resolves the session, the database and its version row. A
 // database without a row (16.0+) or no database at all answers werkzeug's
 // 404 page, as Odoo's router does there.
-func (h *Handler) begin(ctx context.Context, r *http.Request) (*request, *httpError) {
+func (h *Handler) begin(ctx context.Context, r *http.Request) (*request, *front.Error) {
 	rq := &request{r: r}
 	// Every version serving /longpolling (8.0–15.0) reads ?session_id=,
-	// then X-Openerp-Session-Id, then the cookie (Root.setup_session).
-	rq.sid, rq.explicit = session.RequestSID(r, true)
+	// then X-Openerp-Session-Id, then the cookie (Root.setup_session,
+	// odoo/http.py @8.0 to @15.0): the row, known only once the database
+	// is, cannot narrow them.
+	rq.sid, rq.explicit = session.ReadSID(r, session.ExplicitSIDSources)
 	// Any layout finds a flat file; which one is written is the row's.
 	if rq.sid != "" {
 		sess, err := h.store(session.LayoutFlat).Get(rq.sid)
@@ -269,7 +271,7 @@ func (h *Handler) begin(ctx context.Context, r *http.Request) (*request, *httpEr
 			rq.sess = &session.Session{SID: rq.sid}
 		default:
 			h.log.Warn("cannot read session", "sid", session.ShortSID(rq.sid), "err", err)
-			return nil, &httpError{status: http.StatusInternalServerError, text: "The server encountered an internal error and was unable to complete your request. Either the server is overloaded or there is an error in the application."}
+			return nil, front.Internal
 		}
 	}
 	if rq.sess == nil {
@@ -280,7 +282,8 @@ func (h *Handler) begin(ctx context.Context, r *http.Request) (*request, *httpEr
 	if rq.sess != nil {
 		sessDB = rq.sess.DB
 	}
-	dbName, err := h.reg.SelectWith(ctx, odoo.DBRules8, h.host(r), sessDB)
+	host, _ := front.ProxyFix016.HostScheme(r, h.proxy)
+	dbName, err := h.reg.SelectWith(ctx, odoo.DBRules8, host, sessDB)
 	if err != nil || dbName == "" {
 		return nil, errRouteNotFound
 	}
@@ -319,26 +322,14 @@ func (h *Handler) begin(ctx context.Context, r *http.Request) (*request, *httpEr
 	return rq, nil
 }
 
-// host is the Host the database filter sees (X-Forwarded-Host under
-// proxy_mode, as werkzeug's ProxyFix in Odoo 12.0+).
-func (h *Handler) host(r *http.Request) string {
-	if h.proxy {
-		if fh := r.Header.Get("X-Forwarded-Host"); fh != "" {
-			return strings.TrimSpace(fh[strings.LastIndexByte(fh, ',')+1:])
-		}
-	}
-	return r.Host
-}
-
 // finish saves the session when it changed and writes the reply with the
 // session cookie (Root.get_response: not for explicit sids).
 func (h *Handler) finish(ctx context.Context, w http.ResponseWriter, rq *request, body []byte, status int, cors bool) {
 	hdr := w.Header()
-	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Content-Type", rq.row.RPC.ContentType)
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))
 	if cors {
-		hdr.Set("Access-Control-Allow-Origin", "*")
-		hdr.Set("Access-Control-Allow-Methods", "POST")
+		front.CORS(hdr)
 	}
 	h.saveAndCookie(rq, hdr)
 	w.WriteHeader(status)
@@ -346,38 +337,25 @@ func (h *Handler) finish(ctx context.Context, w http.ResponseWriter, rq *request
 }
 
 func (h *Handler) saveAndCookie(rq *request, hdr http.Header) {
+	era := rq.row.Session
 	if rq.dirty {
-		st, d := h.store(rq.row.SessionLayout), rq.row.PublicSession(rq.db.Name)
-		var err error
-		if rq.row.Python2 {
-			err = st.SavePy2(rq.sid, d)
-		} else {
-			err = st.Save(rq.sid, d)
-		}
-		if err != nil {
+		if err := h.store(era.Layout).SaveNew(era, rq.sid, rq.db.Name); err != nil {
 			h.log.Warn("cannot save session", "sid", session.ShortSID(rq.sid), "err", err)
 		}
 	}
 	if rq.explicit {
 		return
 	}
-	c := "session_id=" + rq.sid + "; Expires=" + h.Now().Add(rq.row.CookieMaxAge).UTC().Format(http.TimeFormat) +
-		"; Max-Age=" + strconv.Itoa(int(rq.row.CookieMaxAge/time.Second))
-	if rq.row.CookieHTTPOnly {
-		c += "; HttpOnly"
-	}
-	hdr.Add("Set-Cookie", c+"; Path=/")
+	hdr.Add("Set-Cookie", era.Cookie(rq.sid, h.Now()))
 }
 
 // preflight answers OPTIONS on a cors json route (captures Spec
 // corrections 4): 200, empty text/html body, the CORS headers, a cookie.
 func (h *Handler) preflight(_ context.Context, w http.ResponseWriter, rq *request) {
 	hdr := w.Header()
-	hdr.Set("Access-Control-Max-Age", "86400")
-	hdr.Set("Access-Control-Allow-Headers", "Origin, X-Requested-With, Content-Type, Accept, Authorization")
+	front.CORSPreflight(hdr)
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
-	hdr.Set("Access-Control-Allow-Origin", "*")
-	hdr.Set("Access-Control-Allow-Methods", "POST")
+	front.CORS(hdr)
 	h.saveAndCookie(rq, hdr)
 	hdr.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)

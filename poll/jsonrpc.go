@@ -3,13 +3,10 @@ package poll
 import (
 	"encoding/json"
 	"fmt"
-	"html"
-	"mime"
 	"net/http"
-	"strconv"
 	"strings"
 
-	"odoobus/pyjson"
+	"odoobus/front"
 	"odoobus/session"
 )
 
@@ -24,16 +21,9 @@ type rpcRequest struct {
 	order  []string                   // param names in body order
 }
 
-// isJSONRequest is Root.get_request's test: the mimetype is
-// application/json or application/json-rpc (§2.1).
-func isJSONRequest(r *http.Request) bool {
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	return mt == "application/json" || mt == "application/json-rpc"
-}
-
 // parseRPC reads body as JsonRequest.__init__ does. A body that is not a
 // JSON object answers 400 "Invalid JSON data: <repr>".
-func parseRPC(body []byte) (*rpcRequest, *httpError) {
+func parseRPC(body []byte) (*rpcRequest, *front.Error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(body, &top); err != nil || top == nil {
 		return nil, errInvalidJSON(body)
@@ -75,42 +65,13 @@ func objectKeys(raw json.RawMessage) []string {
 	return keys
 }
 
-// pyJSON re-encodes raw JSON as Python's json.dumps (", " / ": ").
-func pyJSON(raw json.RawMessage) []byte {
-	b, err := pyjson.Spaced(raw)
-	if err != nil {
-		return []byte("null")
-	}
-	return b
-}
-
-// rpcResult is the success body; result nil means the handler returned
-// None and the "result" key is left out (§2.2).
-func rpcResult(id json.RawMessage, result []byte) []byte {
-	b := make([]byte, 0, len(result)+48)
-	b = append(b, `{"jsonrpc": "2.0", "id": `...)
-	b = append(b, pyJSON(id)...)
-	if result != nil {
-		b = append(b, `, "result": `...)
-		b = append(b, result...)
-	}
-	return append(b, '}')
-}
-
 // rpcError is an exception a JSON route raised, turned into Odoo's error
 // body by JsonRequest._handle_exception + serialize_exception.
-type rpcError struct {
-	code    int    // 200 server error, 100 session expired, 404 not found
-	message string // "Odoo Server Error", ...
-	name    string // exception class, "builtins.Exception" ...
-	text    string // str(exception)
-	args    []string
-	status  int // HTTP status (200; 404 for NotFound404)
-}
+type rpcError = front.RPCError
 
 func (h *Handler) serverError(row *Row, class, text string) *rpcError {
-	return &rpcError{code: 200, message: "Odoo Server Error", name: pyClass(row, class), text: text,
-		args: []string{text}, status: http.StatusOK}
+	return &rpcError{Code: 200, Message: "Odoo Server Error", Name: pyClass(row, class), Text: text,
+		Args: []string{text}, Status: http.StatusOK}
 }
 
 // pyClass names a builtin exception class as serialize_exception does:
@@ -133,18 +94,18 @@ func (h *Handler) errStringChannels(row *Row) *rpcError {
 // errSessionExpired is auth="user" without a uid (captures
 // POST_im_status_nocookie_*): code 100 "Odoo Session Expired".
 func errSessionExpired() *rpcError {
-	return &rpcError{code: 100, message: "Odoo Session Expired", name: "odoo.http.SessionExpiredException",
-		text: "Session expired", args: []string{"Session expired"}, status: http.StatusOK}
+	return &rpcError{Code: 100, Message: "Odoo Session Expired", Name: "odoo.http.SessionExpiredException",
+		Text: "Session expired", Args: []string{"Session expired"}, Status: http.StatusOK}
 }
 
 // errNotFound is werkzeug's NotFound raised by the router for a JSON
 // request (captures/odoo15 POST_send_*).
 func errNotFound(row *Row) *rpcError {
 	const text = "404 Not Found: The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again."
-	e := &rpcError{code: 200, message: "Odoo Server Error", name: "werkzeug.exceptions.NotFound",
-		text: text, args: []string{}, status: http.StatusOK}
+	e := &rpcError{Code: 200, Message: "Odoo Server Error", Name: "werkzeug.exceptions.NotFound",
+		Text: text, Args: []string{}, Status: http.StatusOK}
 	if row.NotFound404 {
-		e.code, e.message, e.status = 404, "404: Not Found", http.StatusNotFound
+		e.Code, e.Message, e.Status = 404, "404: Not Found", http.StatusNotFound
 	}
 	return e
 }
@@ -212,90 +173,42 @@ func (h *Handler) typeErrorArgs(row *Row, fn string, want, opt []string, given [
 
 func quotePy(s string) string { return session.PyRepr(s) }
 
-// body returns the error reply. data holds name, debug, message,
-// arguments, then exception_type and context as the version has them
-// (captures/odoo15 Spec corrections 2: 14.0/15.0 have context and no
-// exception_type); a NotFound404 error keeps "http_status" in the body
-// (Spec corrections 3).
-func (e *rpcError) body(row *Row, id json.RawMessage) []byte {
-	var b strings.Builder
-	b.WriteString(`{"jsonrpc": "2.0", "id": `)
-	b.Write(pyJSON(id))
-	fmt.Fprintf(&b, `, "error": {"code": %d, "message": %s, "data": {"name": %s, "debug": %s, "message": %s, "arguments": [`,
-		e.code, pyjson.ChannelString(e.message), pyjson.ChannelString(e.name), pyjson.ChannelString(e.debug(row)), pyjson.ChannelString(e.text))
-	for i, a := range e.args {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(pyjson.ChannelString(a))
-	}
-	b.WriteString("]")
-	if row.ErrorExceptionType {
-		b.WriteString(`, "exception_type": "internal_error"`)
-	}
-	if row.ErrorContext {
-		b.WriteString(`, "context": {}`)
-	}
-	b.WriteString("}")
-	if e.status == http.StatusNotFound {
-		b.WriteString(`, "http_status": 404`)
-	}
-	b.WriteString("}}")
-	return []byte(b.String())
+// errorBody returns the error reply in the row's shape (captures/odoo15
+// Spec corrections 2: 14.0/15.0 have context and no exception_type; a
+// NotFound404 error keeps "http_status" in the body, Spec corrections 3).
+func errorBody(row *Row, id json.RawMessage, e *rpcError) []byte {
+	return row.RPC.Error(id, e, debugText(row, e))
 }
 
-// debug is the "debug" text. Odoo sends its Python traceback; odoobus has
+// debugText is the "debug" text. Odoo sends its Python traceback; odoobus has
 // none, so it sends a traceback-shaped text naming itself, ending with the
 // exception line Python would print.
-func (e *rpcError) debug(row *Row) string {
-	name := e.name
+func debugText(row *Row, e *rpcError) string {
+	name := e.Name
 	if strings.HasPrefix(name, "builtins.") || strings.HasPrefix(name, "exceptions.") {
 		name = name[strings.IndexByte(name, '.')+1:]
 	}
 	line := name
-	if e.text != "" {
-		line += ": " + e.text
+	if e.Text != "" {
+		line += ": " + e.Text
 	}
 	return "Traceback (most recent call last):\n  File \"odoobus\", in " + row.Controller + "\n" + line + "\n"
 }
 
-// httpError is a werkzeug HTTPException answered before any controller:
-// werkzeug's HTML page, no session cookie.
-type httpError struct {
-	status int
-	text   string // description, already HTML-escaped
-}
-
-func (e *httpError) write(w http.ResponseWriter) {
-	title := http.StatusText(e.status)
-	body := "<!doctype html>\n<html lang=en>\n<title>" + strconv.Itoa(e.status) + " " + title +
-		"</title>\n<h1>" + title + "</h1>\n<p>" + e.text + "</p>\n"
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(e.status)
-	_, _ = w.Write([]byte(body))
-}
-
-// werkzeugEscape is markupsafe's escape (& < > ' " as &amp; &lt; &gt;
-// &#39; &#34;), which html.EscapeString matches exactly.
-func werkzeugEscape(s string) string { return html.EscapeString(s) }
-
-var errRouteNotFound = &httpError{status: http.StatusNotFound,
-	text: "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again."}
+var errRouteNotFound = front.NotFound
 
 // errCSRF: a POST to a json route whose body is not JSON is an http
 // request, and the CSRF check fails first (captures Spec corrections 5).
-var errCSRF = &httpError{status: http.StatusBadRequest, text: "Session expired (invalid CSRF token)"}
+var errCSRF = front.Werkzeug(http.StatusBadRequest, "Session expired (invalid CSRF token)")
 
-func errInvalidJSON(body []byte) *httpError {
-	return &httpError{status: http.StatusBadRequest,
-		text: werkzeugEscape("Invalid JSON data: " + session.PyRepr(string(body)))}
+func errInvalidJSON(body []byte) *front.Error {
+	return front.Werkzeug(http.StatusBadRequest, "Invalid JSON data: "+session.PyRepr(string(body)))
 }
 
 // errTypeMismatch: a json route reached by a non-JSON request (GET). Odoo
 // prints the function object (its address varies per process).
-func errTypeMismatch(row *Row, fn, path string) *httpError {
-	return &httpError{status: http.StatusBadRequest, text: werkzeugEscape(fmt.Sprintf(
+func errTypeMismatch(row *Row, fn, path string) *front.Error {
+	return front.Werkzeug(http.StatusBadRequest, fmt.Sprintf(
 		"<function %s.%s at 0x7f0000000000>, %s: Function declared as capable of handling request of type 'json' but called with a request of type 'http'",
-		row.Controller, fn, path))}
+		row.Controller, fn, path))
 }

@@ -1,8 +1,7 @@
 package poll
 
 import (
-	"time"
-
+	"odoobus/front"
 	"odoobus/odoo"
 	"odoobus/session"
 )
@@ -31,81 +30,82 @@ type Row struct {
 	Peek bool
 
 	// Python2: 8.0–10.0 run on Python 2: exception names are
-	// "exceptions.X", TypeError texts are Python 2's.
+	// "exceptions.X", TypeError texts are Python 2's (the session pickle
+	// protocol is Session's).
 	Python2 bool
 	// Controller is the bus controller class (qualname in Python 3
 	// TypeError texts): "Controller" in 8.0's bus.py, "BusController" after.
 	Controller string
-	// ErrorContext: error data carries "context" (captures 14.0/15.0; the
-	// 13/14-era http.py [S24]; absent in 10.0 [S27]; 12.0 UNVERIFIED, taken
-	// as 13.0).
-	ErrorContext bool
-	// ErrorExceptionType: error data carries "exception_type"
-	// ("internal_error" for plain exceptions) — 10.0 [S27] to 12.0; absent in
-	// the 14.0/15.0 captures (13.0 taken as 14.0); 8.0/9.0 only for Odoo's
-	// own exception classes, never for the bus errors.
-	ErrorExceptionType bool
+	// RPC is the JSON-RPC answer's shape (JsonRequest, odoo/http.py @8.0
+	// to @15.0): which keys the error data has beside name, debug, message
+	// and arguments.
+	RPC front.RPCShape
 	// NotFound404: a JSON request to a missing route answers JSON-RPC code
 	// 404 with HTTP 404 and "http_status": 404 left in the body (13.0+,
 	// captures/odoo15 Spec corrections 3); before: code 200, HTTP 200 [S3].
 	NotFound404 bool
 
-	// CookieHTTPOnly: the session cookie has HttpOnly (absent in 8.0 [S3];
-	// present in 13.0–15.0; 9.0–12.0 UNVERIFIED, taken as present from 10.0).
-	CookieHTTPOnly bool
-	// CookieMaxAge is the session cookie's Max-Age (90 days, 8.0–15.0).
-	CookieMaxAge time.Duration
-	// SessionLayout is where session files live (werkzeug_<sid>.sess).
-	SessionLayout session.Layout
-	// PublicSession is the session dict a new (or logged-out) visitor gets,
-	// in Odoo's key order. Python 2 versions get it pickled with protocol 2
-	// (session.EncodePy2), the others with protocol 4 (session.Store.Save).
-	PublicSession func(db string) *session.Dict
+	// Session is the version's session rules (file layout and format, the
+	// public session, the cookie, the token check, the sid sources).
+	Session *session.Era
 }
 
-const cookieMaxAge = 90 * 24 * time.Hour // Max-Age=7776000 (captures)
+// The JSON-RPC shapes: werkzeug's Response(mimetype='application/json')
+// with json.dumps' default ensure_ascii. Error data carries
+// "exception_type" ("internal_error" for plain exceptions) from 10.0 to
+// 12.0 (odoo/http.py @10.0 serialize_exception; absent in the 14.0/15.0
+// captures, 13.0 taken as 14.0; 8.0/9.0 set it only for Odoo's own
+// exception classes, never for the bus errors), and "context" from 12.0
+// on (captures 14.0/15.0; odoo/http.py @13.0/@14.0; absent in @10.0; 12.0
+// UNVERIFIED, taken as 13.0).
+var (
+	rpc8  = front.RPCShape{ContentType: "application/json"}
+	rpc10 = front.RPCShape{ContentType: "application/json", ExceptionType: true}
+	rpc12 = front.RPCShape{ContentType: "application/json", ExceptionType: true, Context: true}
+	rpc13 = front.RPCShape{ContentType: "application/json", Context: true}
+)
 
 // rows holds one row per version serving /longpolling, oldest first.
 var rows = []Row{
 	{
 		Version: odoo.Version{Major: 8, Minor: 0}, SendRoute: true, ReplyHasChannel: true,
-		Python2: true, Controller: "Controller",
-		CookieMaxAge: cookieMaxAge, SessionLayout: session.LayoutFlat, PublicSession: publicSession8,
+		Python2: true, Controller: "Controller", RPC: rpc8,
+		Session: session.EraFor(8, 0),
 	},
 	{
 		Version: odoo.Version{Major: 9, Minor: 0}, SendRoute: true, ReplyHasChannel: true,
-		Python2: true, Controller: "BusController",
-		CookieMaxAge: cookieMaxAge, SessionLayout: session.LayoutFlat, PublicSession: publicSession8,
+		Python2: true, Controller: "BusController", RPC: rpc8,
+		Session: session.EraFor(9, 0),
 	},
 	{
 		Version: odoo.Version{Major: 10, Minor: 0}, SendRoute: true, ReplyHasChannel: true, Peek: true,
-		Python2: true, Controller: "BusController", ErrorExceptionType: true, CookieHTTPOnly: true,
-		CookieMaxAge: cookieMaxAge, SessionLayout: session.LayoutFlat, PublicSession: publicSession10,
+		Python2: true, Controller: "BusController", RPC: rpc10,
+		Session: session.EraFor(10, 0),
 	},
 	{
 		Version: odoo.Version{Major: 11, Minor: 0}, SendRoute: true, ReplyHasChannel: true, Peek: true,
-		Controller: "BusController", ErrorExceptionType: true, CookieHTTPOnly: true,
-		CookieMaxAge: cookieMaxAge, SessionLayout: session.LayoutFlat, PublicSession: publicSession11,
+		Controller: "BusController", RPC: rpc10,
+		Session: session.EraFor(11, 0),
 	},
 	{
 		Version: odoo.Version{Major: 12, Minor: 0}, SendRoute: true, ReplyHasChannel: true, Peek: true,
-		Controller: "BusController", ErrorExceptionType: true, ErrorContext: true, CookieHTTPOnly: true,
-		CookieMaxAge: cookieMaxAge, SessionLayout: session.LayoutFlat, PublicSession: publicSession12,
+		Controller: "BusController", RPC: rpc12,
+		Session: session.EraFor(12, 0),
 	},
 	{
 		Version: odoo.Version{Major: 13, Minor: 0}, SendRoute: true, IMStatusRoute: true, PollCORS: true,
-		ReplyHasChannel: true, Peek: true, Controller: "BusController", ErrorContext: true, NotFound404: true,
-		CookieHTTPOnly: true, CookieMaxAge: cookieMaxAge, SessionLayout: session.LayoutFlat, PublicSession: publicSession12,
+		ReplyHasChannel: true, Peek: true, Controller: "BusController", RPC: rpc13, NotFound404: true,
+		Session: session.EraFor(13, 0),
 	},
 	{
 		Version: odoo.Version{Major: 14, Minor: 0}, SendRoute: true, IMStatusRoute: true, PollCORS: true,
-		ReplyHasChannel: true, Peek: true, Controller: "BusController", ErrorContext: true, NotFound404: true,
-		CookieHTTPOnly: true, CookieMaxAge: cookieMaxAge, SessionLayout: session.LayoutFlat, PublicSession: publicSession12,
+		ReplyHasChannel: true, Peek: true, Controller: "BusController", RPC: rpc13, NotFound404: true,
+		Session: session.EraFor(14, 0),
 	},
 	{
 		Version: odoo.Version{Major: 15, Minor: 0}, IMStatusRoute: true, HealthRoute: true, PollCORS: true,
-		Peek: true, Controller: "BusController", ErrorContext: true, NotFound404: true,
-		CookieHTTPOnly: true, CookieMaxAge: cookieMaxAge, SessionLayout: session.LayoutFlat, PublicSession: publicSession12,
+		Peek: true, Controller: "BusController", RPC: rpc13, NotFound404: true,
+		Session: session.EraFor(15, 0),
 	},
 }
 
@@ -127,51 +127,4 @@ func Versions() []odoo.Version {
 		out[i] = r.Version
 	}
 	return out
-}
-
-// publicSession12 is the 12.0–15.0 default session (OpenERPSession
-// _default_values [S12s]; order and values of captures/odoo15 and odoo14
-// sessions/public_session_no_cookie.pickle): db, uid None, login None,
-// session_token None, context {"lang": "en_US"}, debug "".
-func publicSession12(db string) *session.Dict {
-	d := publicSession11(db)
-	d.Set("debug", "")
-	return d
-}
-
-// publicSession11 is 12.0's without "debug" (sessions-and-config.md §B1
-// "Keys stored", 10.0/11.0; the context's lang as in 12.0+, UNVERIFIED).
-func publicSession11(db string) *session.Dict {
-	ctx := session.NewDict()
-	ctx.Set("lang", "en_US")
-	d := session.NewDict()
-	d.Set("db", db)
-	d.Set("uid", nil)
-	d.Set("login", nil)
-	d.Set("session_token", nil)
-	d.Set("context", ctx)
-	return d
-}
-
-// publicSession8 is 8.0/9.0's default session (OpenERPSession
-// _default_values [S8]: db, uid, login, password None, context {}).
-func publicSession8(db string) *session.Dict {
-	d := session.NewDict()
-	d.Set("db", db)
-	d.Set("uid", nil)
-	d.Set("login", nil)
-	d.Set("password", nil)
-	d.Set("context", session.NewDict())
-	return d
-}
-
-// publicSession10 is late 10.0's: session_token instead of password [S10].
-func publicSession10(db string) *session.Dict {
-	d := session.NewDict()
-	d.Set("db", db)
-	d.Set("uid", nil)
-	d.Set("login", nil)
-	d.Set("session_token", nil)
-	d.Set("context", session.NewDict())
-	return d
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"odoobus/odoo"
+	"odoobus/session"
 )
 
 // TestVersionsComplete: every /longpolling version of odoo's table has a
@@ -23,14 +24,17 @@ func TestVersionsComplete(t *testing.T) {
 				t.Fatal("two rows")
 			}
 			seen[r.Version] = true
-			if r.Controller == "" || r.CookieMaxAge == 0 {
-				t.Errorf("row %s: Controller/CookieMaxAge not set", r.Version)
+			if r.Controller == "" {
+				t.Errorf("row %s: Controller not set", r.Version)
 			}
 			if RowFor(r.Version) == nil {
 				t.Errorf("RowFor(%s) = nil", r.Version)
 			}
-			if r.PublicSession == nil {
-				t.Errorf("row %s: PublicSession not set", r.Version)
+			if r.Session == nil || r.Session.Major != r.Version.Major || r.Session.Minor != r.Version.Minor {
+				t.Errorf("row %s: Session is not its version's era", r.Version)
+			}
+			if !reflect.DeepEqual(r.Session.SIDSources, session.ExplicitSIDSources) {
+				t.Errorf("row %s: the handler reads the explicit sid sources before the row is known", r.Version)
 			}
 		})
 	}
@@ -60,7 +64,7 @@ func TestTypeErrorArgs(t *testing.T) {
 			raw[g] = json.RawMessage("1")
 		}
 		e := h.typeErrorArgs(c.row, "poll", []string{"channels", "last"}, []string{"options"}, c.given, raw)
-		if e == nil || e.text != c.want {
+		if e == nil || e.Text != c.want {
 			t.Errorf("%v: got %+v, want %q", c.given, e, c.want)
 		}
 	}

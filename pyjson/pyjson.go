@@ -89,7 +89,7 @@ func appendPyValue(b []byte, v any) []byte {
 		}
 		return append(b, ']')
 	default:
-		panic(fmt.Sprintf("odoo.ChannelKey: unsupported channel part type %T", v))
+		panic(fmt.Sprintf("pyjson.ChannelKey: unsupported channel part type %T", v))
 	}
 }
 

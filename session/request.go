@@ -5,31 +5,6 @@ import (
 	"strings"
 )
 
-// Where Odoo's HTTP layer takes a request's sid from. Up to 16.0 the
-// query string's session_id wins, then the X-Openerp-Session-Id header —
-// both "explicit": the session serves this request only and is never sent
-// back as a cookie — then the session_id cookie (Root.setup_session,
-// openerp/http.py @8.0 to odoo/http.py @15.0; Request._get_session_and_dbname,
-// odoo/http.py @16.0). Odoo 17.0's _get_session_and_dbname reads the cookie
-// only (odoo/http.py @17.0). Which rule applies is a row of the caller's
-// version table.
-
-// RequestSID returns the sid Odoo reads from r and whether it is explicit.
-// With explicitSources false only the cookie is read (17.0). "" when the
-// request names no session: Python's `or` skips empty values, so an empty
-// ?session_id= falls through to the header, then to the cookie.
-func RequestSID(r *http.Request, explicitSources bool) (sid string, explicit bool) {
-	if explicitSources {
-		if sid = r.URL.Query().Get("session_id"); sid != "" {
-			return sid, true
-		}
-		if sid = r.Header.Get("X-Openerp-Session-Id"); sid != "" {
-			return sid, true
-		}
-	}
-	return CookieSID(r.Header), false
-}
-
 // CookieSID is the request's session_id cookie as werkzeug reads it.
 func CookieSID(h http.Header) string {
 	return Cookies(h)["session_id"]

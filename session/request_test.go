@@ -39,26 +39,26 @@ func TestCookies(t *testing.T) {
 	}
 }
 
-// TestRequestSID: ?session_id=, then X-Openerp-Session-Id, then the cookie
+// TestReadSID: ?session_id=, then X-Openerp-Session-Id, then the cookie
 // (Root.setup_session, odoo/http.py @15.0; _get_session_and_dbname @16.0);
-// the cookie alone without explicit sources (@17.0).
-func TestRequestSID(t *testing.T) {
+// the cookie alone with 17.0's sources (@17.0).
+func TestReadSID(t *testing.T) {
 	r := httptest.NewRequest("GET", "/websocket?session_id=q", nil)
 	r.Header.Set("X-Openerp-Session-Id", "h")
 	r.Header.Set("Cookie", "session_id=c")
-	if sid, ex := RequestSID(r, true); sid != "q" || !ex {
+	if sid, ex := ReadSID(r, ExplicitSIDSources); sid != "q" || !ex {
 		t.Errorf("query: %q %v", sid, ex)
 	}
-	if sid, ex := RequestSID(r, false); sid != "c" || ex {
+	if sid, ex := ReadSID(r, CookieSIDSources); sid != "c" || ex {
 		t.Errorf("cookie only: %q %v", sid, ex)
 	}
 	r = httptest.NewRequest("GET", "/websocket?session_id=", nil)
 	r.Header.Set("X-Openerp-Session-Id", "h")
-	if sid, ex := RequestSID(r, true); sid != "h" || !ex {
+	if sid, ex := ReadSID(r, ExplicitSIDSources); sid != "h" || !ex {
 		t.Errorf("header: %q %v", sid, ex)
 	}
 	r.Header.Del("X-Openerp-Session-Id")
-	if sid, ex := RequestSID(r, true); sid != "" || ex {
+	if sid, ex := ReadSID(r, ExplicitSIDSources); sid != "" || ex {
 		t.Errorf("none: %q %v", sid, ex)
 	}
 }

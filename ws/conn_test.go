@@ -440,7 +440,7 @@ func TestVersionsComplete(t *testing.T) {
 	}
 	for _, v := range versions {
 		t.Run(v.Odoo.String(), func(t *testing.T) {
-			if v.Odoo.Major == 0 || v.NewCursor == nil || v.SessionMaxAge <= 0 {
+			if v.Odoo.Major == 0 || v.NewCursor == nil || v.Session == nil {
 				t.Errorf("incomplete row %+v", v)
 			}
 			if versionFor(v.Odoo) == nil {

@@ -2,7 +2,6 @@ package ws
 
 import (
 	"context"
-	"net/http"
 	"time"
 )
 
@@ -40,22 +39,4 @@ func (s *Server) draining() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.shutdown
-}
-
-// serveHealthDraining answers /websocket/health while Shutdown runs: 503
-// with Odoo's health body shape and "fail" (the value Odoo's /web/health
-// uses for a failing check), so that a load balancer's health check takes
-// this instance out before its sockets are gone. Odoo's worker has no drain:
-// it answers "pass" until its process ends.
-func (s *Server) serveHealthDraining(w http.ResponseWriter, r *http.Request) {
-	const body = `{"status": "fail"}`
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", "18")
-	h.Set("Connection", "close")
-	w.WriteHeader(http.StatusServiceUnavailable)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write([]byte(body))
-	}
 }

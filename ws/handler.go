@@ -14,6 +14,7 @@ import (
 
 	"odoobus/config"
 	"odoobus/fanout"
+	"odoobus/front"
 	"odoobus/odoo"
 	"odoobus/session"
 )
@@ -148,6 +149,9 @@ func (s *Server) SetObserver(o odoo.Observer) {
 	}
 }
 
+// proxyFix is the proxy_mode rule of 16.0/17.0's werkzeug.
+var proxyFix = front.ProxyFix22
+
 // ServeHTTP routes like Odoo's routing map (strict_slashes=False, so a
 // trailing slash matches too).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -168,33 +172,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveJSONRoute(w, r, routeOnCl)
 	default:
 		s.log.Info("not a bus route: this request belongs on Odoo's HTTP port", "method", r.Method, "path", r.URL.Path)
-		errNotFound.write(w)
+		errNotFound.Write(w)
 	}
 }
 
 // serveHealth is WebsocketController.health (type http, auth none,
 // save_session False): http_longpolling_and_peek.json GET_websocket_health.
+// While Shutdown runs it answers 503 "fail" (front.Health.Draining).
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	if isWebsocketRequest(r.Header) {
-		errRouteMismatch.write(w) // not a websocket route
+		errRouteMismatch.Write(w) // not a websocket route
 		return
 	}
 	if s.draining() {
-		s.serveHealthDraining(w, r)
+		front.Health{Draining: true}.Write(w, r)
 		return
 	}
-	const body = `{"status": "pass"}`
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", "18")
-	if s.healthNosniff(r) {
-		h.Set("X-Content-Type-Options", "nosniff")
-	}
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write([]byte(body))
-	}
+	front.Health{Nosniff: s.healthNosniff(r)}.Write(w, r)
 }
 
 // healthNosniff: the health answer carries X-Content-Type-Options when the
@@ -204,7 +198,7 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 func (s *Server) healthNosniff(r *http.Request) bool {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Op)
 	defer cancel()
-	host, _ := effectiveHostScheme(r, s.cfg.ProxyMode)
+	host, _ := proxyFix.HostScheme(r, s.cfg.ProxyMode)
 	dbName, err := s.reg.Select(ctx, host, "")
 	if err != nil || dbName == "" {
 		return true
@@ -241,14 +235,14 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	log, row, db, dbName := q.log, q.row, q.db, q.dbName
 
 	if !isWebsocketRequest(r.Header) {
-		errRouteMismatch.write(w)
+		errRouteMismatch.Write(w)
 		return
 	}
 	if e := checkHandshake(r.Header, r.Host, row.OriginRequired); e != nil {
-		if e.logMsg != "" {
-			log.Warn(e.logMsg) // Odoo's open_connection logs HTTPExceptions (at error)
+		if e.Log != "" {
+			log.Warn(e.Log) // Odoo's open_connection logs HTTPExceptions (at error)
 		}
-		e.write(w)
+		e.Write(w)
 		return
 	}
 
@@ -267,7 +261,7 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 		socketSID, socketUID = session.NewSID(), 0
 		if err := s.store.SavePublic(socketSID, dbName); err != nil {
 			log.Error("saving the public websocket session failed", "err", err)
-			errInternal.write(w)
+			errInternal.Write(w)
 			return
 		}
 		log.Debug("cross-origin websocket downgraded to a public session", "origin", r.Header.Get("Origin"))
@@ -283,7 +277,7 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		log.Error("saving the session failed", "sid", session.ShortSID(sid), "err", err)
-		errInternal.write(w)
+		errInternal.Write(w)
 		return
 	}
 
@@ -293,7 +287,7 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Access-Control-Allow-Origin", "*")
 	hdr.Set("Access-Control-Allow-Methods", "GET, POST")
 	if !explicit {
-		hdr.Set("Set-Cookie", sessionCookie(sid, now, row))
+		hdr.Set("Set-Cookie", row.Session.Cookie(sid, now))
 	}
 	if row.Nosniff {
 		hdr.Set("X-Content-Type-Options", "nosniff")
@@ -303,7 +297,7 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if s.shutdown {
 		s.mu.Unlock()
-		werkzeugError(http.StatusServiceUnavailable, "The server is temporarily unable to service your request due to maintenance downtime or capacity problems. Please try again later.").write(w)
+		front.Unavailable.Write(w)
 		return
 	}
 	s.wg.Add(1)

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"odoobus/odoo"
 	"regexp"
 	"testing"
 	"time"
+
+	"odoobus/front"
+	"odoobus/odoo"
 )
 
 var cookieRE = regexp.MustCompile(`^session_id=([0-9a-f]{40}); Expires=([^;]+); Max-Age=604800; HttpOnly; Path=/$`)
@@ -128,7 +130,7 @@ func TestHandshake_PlainGet(t *testing.T) {
 	e := newEnv(t, testConfig())
 	req := "GET /websocket HTTP/1.1\r\nHost: 127.0.0.1:8072\r\nCookie: session_id=" + adminSID + "\r\nConnection: close\r\n\r\n"
 	c := dial(t, e.addr, req)
-	if c.resp.StatusCode != 400 || c.body != werkzeugError(400, descBadRequest).body ||
+	if c.resp.StatusCode != 400 || c.body != front.BadRequest.Body ||
 		c.resp.Header.Get("Content-Type") != "text/html; charset=utf-8" || c.resp.Header.Get("Content-Length") != "167" {
 		t.Errorf("got %d %v %q", c.resp.StatusCode, c.resp.Header, c.body)
 	}
@@ -142,8 +144,8 @@ func TestHandshake_Checks(t *testing.T) {
 		status  int
 		desc    string
 	}{
-		{"Upgrade not websocket", map[string]string{"Upgrade": "h2c"}, 400, descBadRequest},
-		{"Connection without upgrade token", map[string]string{"Connection": "keep-alive, upgraded"}, 400, descBadRequest},
+		{"Upgrade not websocket", map[string]string{"Upgrade": "h2c"}, 400, front.DescBadRequest},
+		{"Connection without upgrade token", map[string]string{"Connection": "keep-alive, upgraded"}, 400, front.DescBadRequest},
 		{"Connection token list", map[string]string{"Connection": "keep-alive, Upgrade"}, 101, ""},
 		{"missing key", map[string]string{"Sec-WebSocket-Key": ""}, 400, "Empty or missing header(s): sec-websocket-key"},
 		{"missing key, version and origin", map[string]string{"Sec-WebSocket-Key": "", "Sec-WebSocket-Version": "", "Origin": ""},
@@ -158,7 +160,7 @@ func TestHandshake_Checks(t *testing.T) {
 			if c.resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d (%s)", c.resp.StatusCode, tc.status, c.body)
 			}
-			if tc.status != 101 && c.body != werkzeugError(tc.status, tc.desc).body {
+			if tc.status != 101 && c.body != front.Werkzeug(tc.status, tc.desc).Body {
 				t.Errorf("body %q", c.body)
 			}
 		})
@@ -169,7 +171,7 @@ func TestHandshake_NoDatabase(t *testing.T) {
 	e := newEnv(t, testConfig())
 	e.reg.noDB = true
 	c := dial(t, e.addr, handshakeRequest("/websocket", nil))
-	if c.resp.StatusCode != 404 || c.body != errNotFound.body {
+	if c.resp.StatusCode != 404 || c.body != errNotFound.Body {
 		t.Errorf("got %d %q, want werkzeug's 404", c.resp.StatusCode, c.body)
 	}
 }
@@ -189,7 +191,7 @@ func TestHandshake_SessionStoreFault(t *testing.T) {
 	e := newEnv(t, testConfig())
 	e.store.setErr(errors.New("open: too many open files"))
 	c := dial(t, e.addr, handshakeRequest("/websocket", nil))
-	if c.resp.StatusCode != 500 || c.body != errInternal.body {
+	if c.resp.StatusCode != 500 || c.body != errInternal.Body {
 		t.Errorf("got %d %q", c.resp.StatusCode, c.body)
 	}
 	if saved, _ := e.store.calls(); len(saved) != 0 {

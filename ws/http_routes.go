@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"odoobus/front"
 	"odoobus/odoo"
 	"odoobus/pyjson"
 	"odoobus/session"
@@ -49,12 +49,6 @@ var (
 		needs: func(row *version) bool { return row.OnClosedRoute }}
 )
 
-// jsonMimetypes is odoo/http.py JSON_MIMETYPES.
-var jsonMimetypes = map[string]bool{"application/json": true, "application/json-rpc": true}
-
-// corsMaxAge is odoo/http.py CORS_MAX_AGE (one day).
-const corsMaxAge = 60 * 60 * 24
-
 // maxRPCBody bounds a JSON-RPC request body (the bus routes take a few
 // hundred bytes; Odoo has no limit of its own here).
 const maxRPCBody = 1 << 20
@@ -62,28 +56,15 @@ const maxRPCBody = 1 << 20
 // rpcParams are the request's params (Python keyword arguments).
 type rpcParams map[string]json.RawMessage
 
-// rpcError is an exception a route raises, answered by
-// JsonRPCDispatcher.handle_error as {"code", "message", "data":
-// serialize_exception(exc)}.
-type rpcError struct {
-	code    int    // 100 session expired, 200 anything else
-	message string // "Odoo Session Expired" / "Odoo Server Error"
-	name    string // module.Class of the Python exception
-	text    string // str(exc)
-	args    []string
-}
-
-func (e *rpcError) Error() string { return e.name + ": " + e.text }
-
 // errSessionExpired is SessionExpiredException() (no arguments).
-var errSessionExpired = &rpcError{code: 100, message: "Odoo Session Expired", name: "odoo.http.SessionExpiredException"}
+var errSessionExpired = &front.RPCError{Code: 100, Message: "Odoo Session Expired", Name: "odoo.http.SessionExpiredException"}
 
 // serverError is any other exception: JSON-RPC code 200 "Odoo Server Error".
-func serverError(name, text string) *rpcError {
-	return &rpcError{code: 200, message: "Odoo Server Error", name: name, text: text, args: []string{text}}
+func serverError(name, text string) *front.RPCError {
+	return &front.RPCError{Code: 200, Message: "Odoo Server Error", Name: name, Text: text, Args: []string{text}}
 }
 
-func typeError(format string, a ...any) *rpcError {
+func typeError(format string, a ...any) *front.RPCError {
 	return serverError("builtins.TypeError", fmt.Sprintf(format, a...))
 }
 
@@ -101,16 +82,15 @@ func (s *Server) serveJSONRoute(w http.ResponseWriter, r *http.Request, route js
 	if route.needs != nil && !route.needs(q.row) {
 		// The routing map of this version has no such route.
 		q.log.Info("not a bus route for this Odoo version", "path", r.URL.Path, "version", q.row.Odoo.String())
-		errNotFound.write(w)
+		errNotFound.Write(w)
 		return
 	}
 	preflight := r.Method == http.MethodOptions // is_cors_preflight: cors='*' on every bus JSON route
 	if !preflight {
-		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-		if !jsonMimetypes[mt] {
+		if !front.IsJSON(r) {
 			// Request._set_request_dispatcher: the HTTP dispatcher's BadRequest.
-			werkzeugError(http.StatusBadRequest, "Request inferred type is compatible with ['http'] but '"+
-				r.URL.Path+"' is type='json'.").write(w)
+			front.Werkzeug(http.StatusBadRequest, "Request inferred type is compatible with ['http'] but '"+
+				r.URL.Path+"' is type='json'.").Write(w)
 			return
 		}
 	}
@@ -121,9 +101,8 @@ func (s *Server) serveJSONRoute(w http.ResponseWriter, r *http.Request, route js
 		// Dispatcher.pre_dispatch: abort(Response(status=204)), which
 		// post_dispatch completes with the future response's headers.
 		h := w.Header()
-		corsHeaders(h)
-		h.Set("Access-Control-Max-Age", strconv.Itoa(corsMaxAge))
-		h.Set("Access-Control-Allow-Headers", "Origin, X-Requested-With, Content-Type, Accept, Authorization")
+		front.CORS(h)
+		front.CORSPreflight(h)
 		if err := s.saveSession(q, false, h); err != nil {
 			q.log.Error("saving the session failed", "err", err)
 		}
@@ -138,7 +117,7 @@ func (s *Server) serveJSONRoute(w http.ResponseWriter, r *http.Request, route js
 	var (
 		reqID  json.RawMessage
 		params rpcParams
-		rerr   *rpcError
+		rerr   *front.RPCError
 	)
 	var envelope map[string]json.RawMessage
 	switch {
@@ -147,8 +126,8 @@ func (s *Server) serveJSONRoute(w http.ResponseWriter, r *http.Request, route js
 	case json.Unmarshal(body, &envelope) != nil || envelope == nil:
 		// JsonRPCDispatcher.dispatch: BadRequest("Invalid JSON data")
 		// (a JSON value that is not an object fails the same way here).
-		rerr = &rpcError{code: 200, message: "Odoo Server Error", name: "werkzeug.exceptions.BadRequest",
-			text: "400 Bad Request: Invalid JSON data"}
+		rerr = &front.RPCError{Code: 200, Message: "Odoo Server Error", Name: "werkzeug.exceptions.BadRequest",
+			Text: "400 Bad Request: Invalid JSON data"}
 	default:
 		reqID = envelope["id"]
 		if raw, ok := envelope["params"]; ok && string(raw) != "null" {
@@ -176,29 +155,23 @@ func (s *Server) serveJSONRoute(w http.ResponseWriter, r *http.Request, route js
 	if rerr != nil {
 		// Odoo's error path returns the error response as is: no session
 		// save, no future-response headers (CORS, cookie).
-		if rerr.code != 100 {
+		if rerr.Code != 100 {
 			q.log.Info("JSON-RPC error", "route", route.name, "err", rerr)
 		}
-		writeRPC(w, http.StatusOK, s.rpcErrorBody(reqID, route.name, rerr))
+		q.row.RPC.WriteRPC(w, http.StatusOK, q.row.RPC.Error(reqID, rerr, rpcDebug(route.name, rerr)))
 		return
 	}
 	h := w.Header()
-	corsHeaders(h)
+	front.CORS(h)
 	if err := s.saveSession(q, flag, h); err != nil {
 		q.log.Error("saving the session failed", "sid", session.ShortSID(q.sid), "err", err)
-		errInternal.write(w)
+		errInternal.Write(w)
 		return
 	}
 	if q.row.Nosniff {
 		h.Set("X-Content-Type-Options", "nosniff")
 	}
-	writeRPC(w, http.StatusOK, rpcResultBody(reqID, result))
-}
-
-// corsHeaders is pre_dispatch's cors='*' on a type='json' route.
-func corsHeaders(h http.Header) {
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Allow-Methods", "POST")
+	q.row.RPC.WriteRPC(w, http.StatusOK, q.row.RPC.Result(reqID, result))
 }
 
 // keySetter is the optional part of SessionStore that rewrites one key of
@@ -237,7 +210,7 @@ func (s *Server) saveSession(q *odooRequest, flag bool, h http.Header) error {
 		}
 	}
 	if !q.explicit && (dirty || q.cookieSID != q.sid) {
-		h.Set("Set-Cookie", sessionCookie(q.sid, time.Now(), q.row))
+		h.Set("Set-Cookie", q.row.Session.Cookie(q.sid, time.Now()))
 	}
 	return nil
 }
@@ -471,77 +444,13 @@ func pyTypeName(raw json.RawMessage) string {
 	return "dict"
 }
 
-// rpcResultBody is JsonRPCDispatcher._response(result): json.dumps with
-// Python's separators, ensure_ascii=False; a None result has no key.
-func rpcResultBody(id json.RawMessage, result []byte) []byte {
-	var b bytes.Buffer
-	b.WriteString(`{"jsonrpc": "2.0", "id": `)
-	b.Write(rpcID(id))
-	if result != nil {
-		b.WriteString(`, "result": `)
-		b.Write(result)
+// rpcDebug is the error data's "debug": odoobus has no Python traceback
+// to show; it names the route and the exception in the traceback's last
+// line format.
+func rpcDebug(fn string, e *front.RPCError) string {
+	last := e.Name
+	if e.Text != "" {
+		last += ": " + e.Text
 	}
-	b.WriteByte('}')
-	return b.Bytes()
-}
-
-// rpcErrorBody is JsonRPCDispatcher.handle_error: the error object with
-// serialize_exception's data (name, debug traceback, message, arguments,
-// context). odoobus has no Python traceback to show; debug names the route
-// and the exception in the traceback's last line format.
-func (s *Server) rpcErrorBody(id json.RawMessage, fn string, e *rpcError) []byte {
-	last := e.name
-	if e.text != "" {
-		last += ": " + e.text
-	}
-	debug := "Traceback (most recent call last):\n  File \"odoobus/ws/http_routes.go\", in " + fn + "\n" + last + "\n"
-	args := e.args
-	if args == nil {
-		args = []string{}
-	}
-	data := struct {
-		Name      string         `json:"name"`
-		Debug     string         `json:"debug"`
-		Message   string         `json:"message"`
-		Arguments []string       `json:"arguments"`
-		Context   map[string]any `json:"context"`
-	}{e.name, debug, e.text, args, map[string]any{}}
-	compact, _ := json.Marshal(data)
-	spaced, err := pyjson.SpacedUnicode(compact)
-	if err != nil {
-		spaced = []byte(`{}`)
-	}
-	var b bytes.Buffer
-	b.WriteString(`{"jsonrpc": "2.0", "id": `)
-	b.Write(rpcID(id))
-	b.WriteString(`, "error": {"code": `)
-	b.WriteString(strconv.Itoa(e.code))
-	b.WriteString(`, "message": `)
-	msg, _ := json.Marshal(e.message)
-	b.Write(msg)
-	b.WriteString(`, "data": `)
-	b.Write(spaced)
-	b.WriteString(`}}`)
-	return b.Bytes()
-}
-
-// rpcID re-dumps the request id as Python would (null when absent).
-func rpcID(id json.RawMessage) []byte {
-	if len(id) == 0 {
-		return []byte("null")
-	}
-	b, err := pyjson.SpacedUnicode(id)
-	if err != nil {
-		return []byte("null")
-	}
-	return b
-}
-
-// writeRPC sends a JSON-RPC answer (Request.make_json_response).
-func writeRPC(w http.ResponseWriter, status int, body []byte) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	return "Traceback (most recent call last):\n  File \"odoobus/ws/http_routes.go\", in " + fn + "\n" + last + "\n"
 }

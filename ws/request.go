@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"odoobus/front"
 	"odoobus/odoo"
 	"odoobus/session"
 )
@@ -38,29 +39,29 @@ type odooRequest struct {
 // row. On failure it has written Odoo's answer (404 without a database or
 // rules, 500 on a backend fault) and returns nil.
 //
-// Which sources name the session is the row's rule (ExplicitSID), and the
-// row is known only once the session's database is: the request is first
-// resolved with the explicit sources, and again from the cookie alone when
-// the row it reached reads only the cookie (17.0), as Odoo would have
-// done from the start.
+// Which sources name the session is the row's rule (Session.SIDSources),
+// and the row is known only once the session's database is: the request is
+// first resolved with the explicit sources, and again with the row's own
+// when the sid came from a source the row does not read (17.0 reads the
+// cookie only), as Odoo would have done from the start.
 func (s *Server) resolveRequest(ctx context.Context, w http.ResponseWriter, r *http.Request) *odooRequest {
-	q, fail := s.resolve(ctx, r, true)
-	if fail == nil && q.explicit && !q.row.ExplicitSID {
+	q, fail := s.resolve(ctx, r, session.ExplicitSIDSources)
+	if fail == nil && q.explicit && !session.ExplicitSID(q.row.Session.SIDSources) {
 		q.log.Debug("explicit session id ignored: this version reads the session_id cookie only", "sid", session.ShortSID(q.sid))
-		q, fail = s.resolve(ctx, r, false)
+		q, fail = s.resolve(ctx, r, q.row.Session.SIDSources)
 	}
 	if fail != nil {
-		fail.write(w)
+		fail.Write(w)
 		return nil
 	}
 	return q
 }
 
 // resolve is one resolution of the request's session, database and row,
-// with or without the explicit sid sources; it writes nothing.
-func (s *Server) resolve(ctx context.Context, r *http.Request, explicitSources bool) (*odooRequest, *httpError) {
+// with the sid read from sources; it writes nothing.
+func (s *Server) resolve(ctx context.Context, r *http.Request, sources []session.SIDSource) (*odooRequest, *front.Error) {
 	q := &odooRequest{log: s.log}
-	q.sid, q.explicit = session.RequestSID(r, explicitSources)
+	q.sid, q.explicit = session.ReadSID(r, sources)
 	q.cookieSID = session.CookieSID(r.Header)
 	if q.sid == "" {
 		q.sid, q.fresh = session.NewSID(), true
@@ -90,7 +91,7 @@ func (s *Server) resolve(ctx context.Context, r *http.Request, explicitSources b
 		sessDB = q.sess.DB
 	}
 
-	q.host, q.scheme = effectiveHostScheme(r, s.cfg.ProxyMode)
+	q.host, q.scheme = proxyFix.HostScheme(r, s.cfg.ProxyMode)
 	dbName, err := s.reg.Select(ctx, q.host, sessDB)
 	if errors.Is(err, odoo.ErrNoDatabase) || (err == nil && dbName == "") {
 		// No database: the no-db routing map has no bus route.
@@ -122,7 +123,7 @@ func (s *Server) resolve(ctx context.Context, r *http.Request, explicitSources b
 		q.log.Warn("no websocket rules for this Odoo version", "version", ver.String())
 		return nil, errNotFound
 	}
-	if q.invalid && !q.row.KeepInvalidSID {
+	if q.invalid && !q.row.Session.KeepInvalidSID {
 		q.sid, q.invalid = session.NewSID(), false
 	}
 	return q, nil
@@ -140,10 +141,10 @@ func (s *Server) authenticate(ctx context.Context, w http.ResponseWriter, q *odo
 	if err != nil {
 		s.obs.SessionCheckFailed(odoo.SessionServerFault)
 		q.log.Error("reading session token keys failed", "uid", q.sess.UID, "err", err)
-		errInternal.write(w)
+		errInternal.Write(w)
 		return false
 	}
-	if !session.TokenMatches(q.sess, keys[q.sess.UID]) {
+	if !q.row.Session.TokenMatches(q.sess, keys[q.sess.UID]) {
 		s.obs.SessionCheckFailed(odoo.SessionTokenMismatch)
 		q.log.Info("session token mismatch; continuing as public", "sid", session.ShortSID(q.sid), "uid", q.sess.UID)
 		q.sid, q.sess, q.fresh, q.invalid, q.dirty = session.NewSID(), nil, true, false, true

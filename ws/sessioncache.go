@@ -54,7 +54,7 @@ func (s *Server) watchBeforeRead(r *http.Request) ([]string, uint64) {
 		return nil, 0
 	}
 	var sids []string
-	explicit, _ := session.RequestSID(r, true)
+	explicit, _ := session.ReadSID(r, session.ExplicitSIDSources)
 	for _, sid := range []string{explicit, session.CookieSID(r.Header)} {
 		if session.ValidSID(sid) && (len(sids) == 0 || sids[0] != sid) {
 			w.Register(sid)
@@ -131,7 +131,7 @@ func (c *conn) tokenMatches(sess *session.Session, key []any) bool {
 	if same {
 		return true
 	}
-	if !session.TokenMatches(sess, key) {
+	if !c.row.Session.TokenMatches(sess, key) {
 		c.srv.obs.SessionCheckFailed(odoo.SessionTokenMismatch)
 		return false
 	}
