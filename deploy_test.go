@@ -27,6 +27,11 @@ import (
 
 const siteConf = "deploy/nginx/odoo.conf"
 
+// deployWait bounds each wait for something that must happen (a frame, an
+// answer, a log line): long enough that only its never happening fails,
+// however busy the machine.
+const deployWait = 30 * time.Second
+
 // The exact strings of siteConf that the test (and docker-compose.yml's sed)
 // rewrite; each must occur once.
 const (
@@ -121,18 +126,18 @@ func websocketThrough(t *testing.T, s *server, front, kind string) {
 		t.Fatalf("handshake through nginx: %d %v", c.resp.StatusCode, c.resp.Header)
 	}
 	c.sendText(`{"event_name":"subscribe","data":{"channels":[],"last":0}}`)
-	f, err := c.read(5 * time.Second)
+	f, err := c.read(deployWait)
 	if err != nil || f.opcode != 1 || !bytes.Contains(f.payload, []byte(`"type": "`+kind+`/before"`)) {
 		t.Fatalf("expected the recent notification after subscribe, got %v %v", f, err)
 	}
 	s.insertText(partner, `{"type":"`+kind+`/live","payload":{"n":2}}`)
-	f, err = c.read(5 * time.Second)
+	f, err = c.read(deployWait)
 	if err != nil || f.opcode != 1 || !bytes.Contains(f.payload, []byte(`"type": "`+kind+`/live"`)) {
 		t.Fatalf("expected the live notification through nginx, got %v %v", f, err)
 	}
 	// Odoo's client PING (masked, zero key) is answered through the proxy too.
 	c.send("8980" + "00000000")
-	f, err = c.read(5 * time.Second)
+	f, err = c.read(deployWait)
 	if err != nil || f.opcode != 0xA {
 		t.Fatalf("expected PONG, got %v %v", f, err)
 	}
@@ -167,13 +172,13 @@ func TestDeployNginx_TwoOdoobusNoStickySessions(t *testing.T) {
 	// gets it (subscribe with last 0 sends the recent rows).
 	for _, c := range clients {
 		c.send("8980" + "00000000")
-		if f, err := c.read(5 * time.Second); err != nil || f.opcode != 0xA {
+		if f, err := c.read(deployWait); err != nil || f.opcode != 0xA {
 			t.Fatalf("expected PONG, got %v %v", f, err)
 		}
 	}
 	s.insertText(`["`+s.db+`","res.partner",3]`, `{"type":"odoobus/fanout","payload":{}}`)
 	for i, c := range clients {
-		f, err := c.read(5 * time.Second)
+		f, err := c.read(deployWait)
 		if err != nil || !bytes.Contains(f.payload, []byte(`"type": "odoobus/fanout"`)) {
 			t.Fatalf("socket %d: expected the notification, got %v %v", i, f, err)
 		}
@@ -191,6 +196,9 @@ func TestDeployNginx_TwoOdoobusNoStickySessions(t *testing.T) {
 // CI, where test.sh installs it.
 func nginxBinary(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short (fast lane): runs its own nginx")
+	}
 	if p, err := exec.LookPath("nginx"); err == nil {
 		return p
 	}
@@ -207,17 +215,39 @@ func nginxBinary(t *testing.T) string {
 // startNginx runs nginx in the foreground with siteConf (each key of
 // replace rewritten to its value, the listen port set to a free loopback
 // port) inside a main configuration whose pid, logs and temp paths are in
-// a temporary directory. It returns host:port once nginx accepts
-// connections, and the access log ("$request_uri $status $upstream_addr").
+// a temporary directory: nothing of Debian's nginx (/etc/nginx,
+// /var/log/nginx, /var/lib/nginx, /run/nginx.pid) is read or written, so a
+// system nginx, or a package being installed beside the test, changes
+// nothing. It returns host:port once this nginx listens there, and the
+// access log ("$request_uri $status $upstream_addr").
 func startNginx(t *testing.T, bin string, replace map[string]string) (addr, accessLog string) {
 	t.Helper()
 	b, err := os.ReadFile(siteConf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	site := string(b)
+	// A free port is only free until somebody takes it: another process
+	// may bind it between freePort and nginx's bind. nginx then fails
+	// with EADDRINUSE, and the test takes another port (bounded).
+	for attempt := 1; ; attempt++ {
+		addr, accessLog, inUse := tryNginx(t, bin, string(b), replace)
+		if !inUse {
+			return addr, accessLog
+		}
+		if attempt == 5 {
+			t.Fatalf("nginx found its port taken %d times in a row", attempt)
+		}
+		t.Logf("nginx: %s was taken by another process; taking another port", addr)
+	}
+}
+
+// tryNginx is one attempt of startNginx on one free port; inUse reports
+// that nginx could not bind it (the attempt's nginx has exited).
+func tryNginx(t *testing.T, bin, site string, replace map[string]string) (addr, accessLog string, inUse bool) {
+	t.Helper()
 	port := freePort(t)
-	replace[siteListen] = "listen 127.0.0.1:" + port + ";"
+	addr = "127.0.0.1:" + port
+	replace[siteListen] = "listen " + addr + ";"
 	for from, to := range replace {
 		if n := strings.Count(site, from); n != 1 {
 			t.Fatalf("%s: %q occurs %d times, want once (the test and docker-compose.yml rewrite it)", siteConf, from, n)
@@ -237,6 +267,7 @@ func startNginx(t *testing.T, bin string, replace map[string]string) (addr, acce
 	mainConf := user + fmt.Sprintf(`worker_processes 1;
 daemon off;
 pid %[1]s/nginx.pid;
+lock_file %[1]s/nginx.lock;
 error_log %[1]s/error.log info;
 events { worker_connections 256; }
 http {
@@ -254,9 +285,13 @@ http {
 	if err := os.WriteFile(conf, []byte(mainConf), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	const bindInUse = "Address already in use"
 	// -e: the error log before the configuration is read (nginx >= 1.19.5),
-	// so nginx never touches /var/log/nginx.
+	// so nginx never touches /var/log/nginx. -t binds the port too.
 	if out, err := exec.Command(bin, "-t", "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log")).CombinedOutput(); err != nil {
+		if bytes.Contains(out, []byte(bindInUse)) {
+			return addr, "", true
+		}
 		t.Fatalf("nginx -t rejects %s: %v\n%s", siteConf, err, out)
 	}
 	var out lockedBuffer
@@ -267,35 +302,49 @@ http {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	stopped := false
 	t.Cleanup(func() {
+		if stopped {
+			return
+		}
 		cmd.Process.Signal(syscall.SIGTERM) // fast shutdown
 		select {
 		case <-exited:
-		case <-time.After(10 * time.Second):
+		case <-time.After(30 * time.Second):
 			cmd.Process.Kill()
 			<-exited
-			t.Error("nginx did not stop within 10 s of SIGTERM")
+			t.Error("nginx did not stop within 30 s of SIGTERM")
 		}
 		if t.Failed() {
 			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
 			t.Logf("nginx output:\n%s\nerror.log:\n%s", out.String(), log)
 		}
 	})
-	addr, accessLog = "127.0.0.1:"+port, filepath.Join(dir, "access.log")
-	deadline := time.Now().Add(10 * time.Second)
+	// nginx writes its pid file after it has bound every listen address:
+	// from then on the port is this nginx's (a connection is queued until
+	// its worker accepts it), and a dial cannot reach another process
+	// that took the port first.
+	pidFile := filepath.Join(dir, "nginx.pid")
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		select {
 		case err := <-exited:
+			stopped = true
 			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			if bytes.Contains(log, []byte(bindInUse)) || strings.Contains(out.String(), bindInUse) {
+				return addr, "", true
+			}
 			t.Fatalf("nginx exited before listening: %v\n%s\n%s", err, out.String(), log)
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return addr, accessLog
+		if pid, err := os.ReadFile(pidFile); err == nil && strings.TrimSpace(string(pid)) == fmt.Sprint(cmd.Process.Pid) {
+			if c, err := net.DialTimeout("tcp", addr, 5*time.Second); err == nil {
+				c.Close()
+				return addr, filepath.Join(dir, "access.log"), false
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("nginx did not listen within 10 s")
+			t.Fatal("nginx did not listen within 60 s")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -341,7 +390,7 @@ func deployHTTP(t *testing.T, method, url, body string) (*http.Response, string)
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	resp, err := (&http.Client{Timeout: deployWait}).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,14 +439,14 @@ func startSecondOdoobus(t *testing.T, s *server) *server {
 // waitForLog waits (bounded) until the file holds n occurrences of text.
 func waitForLog(t *testing.T, path, text string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(deployWait)
 	for {
 		b, _ := os.ReadFile(path)
 		if strings.Count(string(b), text) >= n {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s has %d × %q within 5 s, want %d:\n%s", path, strings.Count(string(b), text), text, n, b)
+			t.Fatalf("%s has %d × %q after %v, want %d:\n%s", path, strings.Count(string(b), text), text, deployWait, n, b)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

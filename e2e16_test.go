@@ -42,12 +42,9 @@ var scenarios16 = []scenario{
 	{"handshake_variants", replay16Cases("ws_handshake_variants.json", false)},
 	{"http_side_doors", func(t *testing.T) { replayHTTP(t, "16.0") }},
 	{"browser_user_agent", replay16Cases("ws_browser_user_agent.json", true)},
-	{"keepalive_ping", func(t *testing.T) {
-		if testing.Short() {
-			t.Skip("-short: the keep-alive replay runs on Odoo's real 45 s + 45 s timers")
-		}
-		replay16Cases("ws_keepalive_ping.json", false)(t)
-	}},
+	// Odoo's real 45 s PING and 45 s + 15 s drop (90 s) in the full lane;
+	// divided by fastLaneDiv in the fast one (-short).
+	{"keepalive_ping", func(t *testing.T) { replay16CasesShrunk("ws_keepalive_ping.json", false, fastLaneDiv())(t) }},
 	{"protocol_4_session", replay16Protocol4Session},
 }
 
@@ -268,6 +265,12 @@ func replay16Simple(file string) func(t *testing.T) {
 // replay16Cases replays every case of a file (keys holding events), each
 // with its own seeded rows; shared: one server for all cases.
 func replay16Cases(file string, shared bool) func(t *testing.T) {
+	return replay16CasesShrunk(file, shared, 1)
+}
+
+// replay16CasesShrunk is replay16Cases with Odoo's timers and the
+// capture's instants divided by div (startServerShrunk, replayShrunk).
+func replay16CasesShrunk(file string, shared bool, div float64) func(t *testing.T) {
 	return func(t *testing.T) {
 		t.Parallel()
 		rows := loadRows(t, "16.0")
@@ -283,7 +286,7 @@ func replay16Cases(file string, shared bool) func(t *testing.T) {
 		var s *server
 		if shared {
 			// One server: the rows every case's replay shows.
-			s = startServer(t, "16.0")
+			s = startServerShrunk(t, "16.0", nil, div)
 			s.writeCapturedSessions16()
 			var all []event
 			for _, name := range names {
@@ -305,11 +308,11 @@ func replay16Cases(file string, shared bool) func(t *testing.T) {
 				evs := loadEvents(t, "16.0", file, name)
 				srv := s
 				if !shared {
-					srv = startServer(t, "16.0")
+					srv = startServerShrunk(t, "16.0", nil, div)
 					srv.writeCapturedSessions16()
 					srv.seedReplayed(rows, evs)
 				}
-				replay(t, srv, evs, nil)
+				replayShrunk(t, srv, evs, nil, div)
 			})
 		}
 	}

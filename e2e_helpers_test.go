@@ -20,6 +20,7 @@ import (
 
 	"odoobus/odoo/odootest"
 	"odoobus/session"
+	"odoobus/ws"
 )
 
 // Fixture sessions use the sids of the reference capture, so the captured
@@ -75,11 +76,36 @@ func startServer(t testing.TB, version string, extraConf ...string) *server {
 // odootest.Modules: the module list of a real install).
 func startServerOnDB(t testing.TB, version string, dbOpts []odootest.Option, extraConf ...string) *server {
 	t.Helper()
+	return startServerShrunk(t, version, dbOpts, 1, extraConf...)
+}
+
+// fastLaneDiv is how many times the fast lane (go test -short) divides
+// Odoo's timers in the tests that would otherwise wait them out (a 90 s
+// keep-alive replay, a 50 s held poll): those tests run the same scenario
+// with every timer and every captured instant divided by it. The full lane
+// (1) replays them at Odoo's real values, which are their point there.
+func fastLaneDiv() float64 {
+	if testing.Short() {
+		return 10
+	}
+	return 1
+}
+
+// startServerShrunk is startServerOnDB with Odoo's 45 s inactivity PING,
+// 15 s PONG window and 50 s poll TIMEOUT divided by div (1: Odoo's values).
+func startServerShrunk(t testing.TB, version string, dbOpts []odootest.Option, div float64, extraConf ...string) *server {
+	t.Helper()
 	dsn := dsnFields(odootest.DSN(t))
 	db := odootest.NewDB(t, version, dbOpts...)
 	dataDir := t.TempDir()
 	conf := writeTestConf(t, filepath.Join(dataDir, "odoo.conf"), dsn, db, dataDir, extraConf)
 	ctx, cancel := context.WithCancel(context.Background())
+	if div != 1 {
+		ctx = context.WithValue(ctx, shrinkTimersKey{}, func(c *ws.Config, poll *time.Duration) {
+			shrink := func(d time.Duration) time.Duration { return time.Duration(float64(d) / div) }
+			c.Inactivity, c.Response, *poll = shrink(c.Inactivity), shrink(c.Response), shrink(*poll)
+		})
+	}
 	ready := make(chan string, 1)
 	done := make(chan int, 1)
 	stderr := &lockedBuffer{}

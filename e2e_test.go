@@ -73,12 +73,21 @@ func loadEvents(t *testing.T, version, file, key string) []event {
 // makes part of the protocol.
 func replay(t *testing.T, s *server, evs []event, triggers map[string]func()) *client {
 	t.Helper()
+	return replayShrunk(t, s, evs, triggers, 1)
+}
+
+// replayShrunk is replay with every captured instant divided by div, for a
+// server whose timers are divided by div too (startServerShrunk): the
+// scenario keeps its order and its proportions.
+func replayShrunk(t *testing.T, s *server, evs []event, triggers map[string]func(), div float64) *client {
+	t.Helper()
 	var c *client
 	var reqSID string
 	start := time.Now()
+	capturedAt := func(ev event) time.Duration { return time.Duration(ev.T * float64(time.Second) / div) }
 	for i, ev := range evs {
 		if ev.Dir == "C>S" || ev.Kind == "note" {
-			time.Sleep(time.Until(start.Add(time.Duration(ev.T * float64(time.Second)))))
+			time.Sleep(time.Until(start.Add(capturedAt(ev))))
 		}
 		switch {
 		case ev.Kind == "raw_bytes" && ev.RawHex == "" && strings.Contains(ev.Note, "2**20+1"):
@@ -113,8 +122,6 @@ func replay(t *testing.T, s *server, evs []event, triggers map[string]func()) *c
 	}
 	return c
 }
-
-func capturedAt(ev event) time.Duration { return time.Duration(ev.T * float64(time.Second)) }
 
 func opName(op int) string {
 	return map[int]string{1: "TEXT", 2: "BINARY", 8: "CLOSE", 9: "PING", 10: "PONG"}[op]

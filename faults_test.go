@@ -8,11 +8,13 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -45,6 +47,9 @@ type pgCluster struct {
 // startServer) at it. The test must not be parallel (t.Setenv).
 func useOwnCluster(t *testing.T) *pgCluster {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short (fast lane): runs its own PostgreSQL cluster")
+	}
 	odootest.DSN(t) // same skip/fail rule as every SQL test
 	bin := os.Getenv("ODOOBUS_TEST_PGBIN")
 	if bin == "" {
@@ -56,7 +61,7 @@ func useOwnCluster(t *testing.T) *pgCluster {
 		}
 		t.Skipf("no PostgreSQL binaries in %s (ODOOBUS_TEST_PGBIN)", bin)
 	}
-	c := &pgCluster{t: t, bin: bin, dir: t.TempDir(), port: freeTCPPort(t)}
+	c := &pgCluster{t: t, bin: bin, dir: t.TempDir(), port: clusterPort(t)}
 	if os.Getuid() == 0 {
 		// PostgreSQL refuses to run as root.
 		u, err := user.Lookup("postgres")
@@ -75,7 +80,13 @@ func useOwnCluster(t *testing.T) *pgCluster {
 	if out, err := c.cmd("initdb", "-D", c.dir+"/data", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8").CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
-	c.start()
+	// A port another listener took since clusterPort: another port (bounded).
+	for attempt := 1; !c.tryStart(); attempt++ {
+		if attempt == 5 {
+			t.Fatalf("PostgreSQL found its port taken %d times in a row", attempt)
+		}
+		c.port = clusterPort(t)
+	}
 	t.Cleanup(func() { _ = c.cmd("pg_ctl", "-D", c.dir+"/data", "-m", "immediate", "stop").Run() })
 	t.Setenv("ODOOBUS_TEST_PG", c.dsn())
 	return c
@@ -95,11 +106,26 @@ func (c *pgCluster) dsn() string {
 // accepts connections.
 func (c *pgCluster) start() {
 	c.t.Helper()
+	if !c.tryStart() {
+		c.t.Fatalf("pg_ctl start: port %d is taken", c.port)
+	}
+}
+
+// tryStart is start, reporting false when the port is taken (the server
+// has exited); any other failure fails the test.
+func (c *pgCluster) tryStart() bool {
+	c.t.Helper()
 	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c max_connections=100 -c fsync=off -c synchronous_commit=off -c full_page_writes=off", c.port, c.dir)
-	if out, err := c.cmd("pg_ctl", "-D", c.dir+"/data", "-l", c.dir+"/server.log", "-w", "-t", "30", "-o", opts, "start").CombinedOutput(); err != nil {
-		log, _ := os.ReadFile(c.dir + "/server.log")
+	logPath := c.dir + "/server.log"
+	before, _ := os.ReadFile(logPath)
+	if out, err := c.cmd("pg_ctl", "-D", c.dir+"/data", "-l", logPath, "-w", "-t", "120", "-o", opts, "start").CombinedOutput(); err != nil {
+		log, _ := os.ReadFile(logPath)
+		if bytes.Contains(log[min(len(before), len(log)):], []byte("Address already in use")) {
+			return false
+		}
 		c.t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, log)
 	}
+	return true
 }
 
 // stop is `pg_ctl stop -m fast`: every session is terminated.
@@ -110,14 +136,23 @@ func (c *pgCluster) stop() {
 	}
 }
 
-func freeTCPPort(t testing.TB) int {
+// clusterPort returns a loopback port free now, drawn below Linux's
+// ephemeral range (32768-60999): no outgoing connection (this test's own
+// to PostgreSQL, or any other process's) can be holding it when the
+// cluster binds it, or binds it again after a restart. Only another
+// listener can take it first, which start reports.
+func clusterPort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		port := 20000 + mathrand.IntN(12000)
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			ln.Close()
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free loopback port in 20000-31999 after 100 tries")
+	return 0
 }
 
 // proc is one odoobus started by startOn, which the test may stop.
@@ -910,13 +945,12 @@ func TestFaults_OutOfFileDescriptors(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	dsn := dsnFields(odootest.DSN(t))
-	port := freeTCPPort(t)
 	dataDir := filepath.Join(dir, "data")
 	conf := filepath.Join(dir, "odoo.conf")
 	lines := []string{"[options]",
 		"db_host = " + dsn["host"], "db_port = " + dsn["port"], "db_user = " + dsn["user"],
 		"db_password = False", "db_sslmode = disable", "db_name = " + db,
-		"data_dir = " + dataDir, "http_interface = 127.0.0.1", "gevent_port = " + strconv.Itoa(port),
+		"data_dir = " + dataDir, "http_interface = 127.0.0.1", "gevent_port = 0",
 		"drain_timeout = 1"}
 	if err := os.WriteFile(conf, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -946,15 +980,8 @@ func TestFaults_OutOfFileDescriptors(t *testing.T) {
 		}
 	})
 	s := &server{t: t, db: db, dataDir: dataDir, sql: odootest.Open(t, db), stderr: stderr,
-		addr:  "127.0.0.1:" + strconv.Itoa(port),
+		addr:  listeningAddr(t, stderr),
 		store: &session.Store{Dir: filepath.Join(dataDir, "sessions"), Layout: session.LayoutSharded}}
-	waitUntilT(t, "odoobus to listen", 20*time.Second, func() bool {
-		c, err := net.DialTimeout("tcp", s.addr, time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
 	if log := stderr.String(); !strings.Contains(log, "open_file_limit="+strconv.Itoa(limit)) && !strings.Contains(log, "soft="+strconv.Itoa(limit)) {
 		t.Fatalf("the limit was not applied:\n%s", stderr.String())
 	}

@@ -35,6 +35,12 @@ var version = "dev"
 // listeners (debug); the bus port uses header_timeout.
 const readHeaderTimeout = 10 * time.Second
 
+// shrinkTimersKey is the context key under which a test hands run() a
+// function that shrinks Odoo's socket and poll timers (45 s inactivity
+// PING, 15 s PONG window, 50 s poll) for that one server, so that the fast
+// test lane replays them in seconds. main never sets it.
+type shrinkTimersKey struct{}
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -82,7 +88,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	hub := fanout.NewHub()
 	dispatcher := fanout.NewDispatcher(registry, hub, cfg.DSN("postgres"), log)
 	store := &session.Store{Dir: cfg.SessionDir(), Layout: session.LayoutSharded}
-	wsServer := ws.Handler(cfg, registry, store, hub, log)
+	wsCfg, pollTimeout := ws.ConfigFrom(cfg, nil), poll.Timeout
+	if shrink, ok := ctx.Value(shrinkTimersKey{}).(func(*ws.Config, *time.Duration)); ok {
+		shrink(&wsCfg, &pollTimeout) // tests only (the fast lane); never set in production
+	}
+	wsServer := ws.NewServer(wsCfg, ws.OdooRegistry(registry), store, hub, log)
 	// Session files are re-read only when inotify reports a change, not at
 	// every delivery (Odoo re-reads each socket's file each time).
 	if watcher, err := store.Watch(log); err != nil {
@@ -97,6 +107,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	mux.Handle("/websocket/", wsServer)
 	// Odoo 8.0–15.0 /longpolling; 16.0+ databases get werkzeug's 404 there.
 	pollServer := poll.New(cfg, registry, hub, log)
+	pollServer.Timeout = pollTimeout
 	mux.Handle("/longpolling/", pollServer)
 	mux.HandleFunc("/", notFound(log))
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -89,11 +90,10 @@ func TestBinary_SIGTERMClosesSocketsAndExits(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	s := startServer(t, "17.0") // for the database and odoo.conf; the binary gets its own port
+	// The database and odoo.conf (gevent_port = 0) of an in-process server;
+	// the binary binds a port of its own and logs it.
+	s := startServer(t, "17.0")
 	conf := filepath.Join(s.dataDir, "odoo.conf")
-	b, _ := os.ReadFile(conf)
-	port := freePort(t)
-	os.WriteFile(conf, bytes.Replace(b, []byte("gevent_port = 0"), []byte("gevent_port = "+port), 1), 0o600)
 	s.writeSession(adminSID, 2)
 
 	var stderr lockedBuffer
@@ -103,14 +103,7 @@ func TestBinary_SIGTERMClosesSocketsAndExits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	bs := &server{t: t, addr: "127.0.0.1:" + port}
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(stderr.String(), "odoobus listening") {
-		if time.Now().After(deadline) {
-			t.Fatalf("binary did not start:\n%s", stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	bs := &server{t: t, addr: listeningAddr(t, &stderr)}
 	c := bs.dial(handshake(adminSID))
 	if c.resp.StatusCode != 101 {
 		t.Fatalf("handshake %d", c.resp.StatusCode)
@@ -132,6 +125,24 @@ func TestBinary_SIGTERMClosesSocketsAndExits(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("binary did not exit within 15 s of SIGTERM")
+	}
+}
+
+// listeningAddr waits (bounded) for a built odoobus started on
+// gevent_port = 0 to log the port it bound, and returns it: a port the
+// process took itself, which no other process can hold.
+func listeningAddr(t *testing.T, stderr *lockedBuffer) string {
+	t.Helper()
+	listening := regexp.MustCompile(`msg="odoobus listening" addr=(127\.0\.0\.1:\d+) `)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if m := listening.FindStringSubmatch(stderr.String()); m != nil {
+			return m[1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("odoobus did not log its listening address within 60 s:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
 # The one command that runs every check of odoobus on a fresh machine:
-# installs what is missing (Go tools, PostgreSQL 15), starts a throwaway
-# PostgreSQL on 127.0.0.1 in a temporary directory (as the `postgres` user when
-# run as root, since PostgreSQL refuses to run as root), then runs gofmt, go vet,
-# staticcheck, the race-enabled test suite and a short run of every fuzz target.
-# Extra arguments go to `go test` (e.g. ./test.sh -run TestWS ./ws/).
+# installs what is missing (Go tools, PostgreSQL 15, nginx, docker-compose),
+# starts a throwaway PostgreSQL on 127.0.0.1 in a temporary directory (as the
+# `postgres` user when run as root, since PostgreSQL refuses to run as root),
+# then runs gofmt, go vet, staticcheck, the race-enabled test suite and a
+# short run of every fuzz target.
+#
+#   ./test.sh                 the full lane (CI: .ci/run)
+#   ./test.sh --fast          the fast lane: go test -short, no fuzz (below)
+#   ./test.sh <go test args>  e.g. ./test.sh -run TestWS ./ws/
+#
+# The fast lane skips the tests that start their own PostgreSQL cluster or
+# nginx, and runs the tests that wait out Odoo's 45 s / 90 s / 50 s timers
+# with those timers divided by ten (fastLaneDiv in e2e_helpers_test.go).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -19,60 +27,94 @@ log() { printf '== %s\n' "$*" >&2; }
 
 # apt_install installs Debian packages without letting them start their own
 # services (PostgreSQL on 5432, nginx on 80): the tests run their own servers
-# on loopback ports.
+# on loopback ports. Another apt-get or dpkg on the machine holds dpkg's lock
+# while it installs: apt-get waits for it (bounded) instead of failing.
 apt_install() {
   export DEBIAN_FRONTEND=noninteractive
   local policy=/usr/sbin/policy-rc.d created=""
   if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created=1
   fi
-  apt-get update -qq
-  apt-get install -y -qq "$@" >/dev/null
+  local lock=(-o DPkg::Lock::Timeout=900)
+  apt-get "${lock[@]}" update -qq
+  apt-get "${lock[@]}" install -y -qq "$@" >/dev/null
   [ -z "$created" ] || rm -f "$policy"
+}
+
+# installed PKG: dpkg has PKG fully installed ("install ok installed"). A
+# package another process is installing has its files before it is
+# configured (/usr/sbin/nginx exists while nginx is "unpacked" or
+# "half-configured"): only dpkg's status says it is done.
+installed() {
+  [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
+# ensure_packages PKG...: installs (or waits for another process to finish
+# installing: apt-get takes dpkg's lock after it) every PKG not fully
+# installed, then checks that dpkg says each one is.
+ensure_packages() {
+  local missing=() p
+  for p in "$@"; do installed "$p" || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing ${missing[*]} (apt-get)"
+  apt_install "${missing[@]}"
+  for p in "${missing[@]}"; do
+    installed "$p" || { echo "test.sh: $p is not installed after apt-get: $(dpkg-query -W -f='${Status}' "$p" 2>&1)"; exit 1; }
+  done
 }
 
 pg_bindir() {
   local d
   for d in /usr/lib/postgresql/15/bin /usr/lib/postgresql/*/bin; do
-    [ -x "$d/initdb" ] && { echo "$d"; return 0; }
+    [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && [ -x "$d/postgres" ] && { echo "$d"; return 0; }
   done
   return 1
 }
 
-ensure_postgres() {
-  if ! pg_bindir >/dev/null; then
-    log "installing PostgreSQL (apt-get)"
-    apt_install postgresql postgresql-contrib
+# ensure_tools: PostgreSQL, nginx (the routing test runs
+# deploy/nginx/odoo.conf) and docker-compose (validates docker-compose.yml
+# without a container engine); on a machine without dpkg (a developer's),
+# whatever is on PATH. Each tool is run once before the tests rely on it.
+ensure_tools() {
+  if command -v dpkg-query >/dev/null; then
+    ensure_packages postgresql postgresql-contrib nginx docker-compose
   fi
+  local bin; bin=$(pg_bindir) || { echo "test.sh: no PostgreSQL binaries (initdb, pg_ctl, postgres)"; exit 1; }
+  "$bin/postgres" --version >/dev/null
+  local nginx; nginx=$(command -v nginx || echo /usr/sbin/nginx)
+  "$nginx" -v 2>/dev/null
+  docker-compose version >/dev/null
 }
 
-# nginx (the routing test runs deploy/nginx/odoo.conf) and docker-compose
-# (validates docker-compose.yml without a container engine).
-ensure_deploy_tools() {
-  local missing=()
-  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
-  command -v docker-compose >/dev/null || missing+=(docker-compose)
-  if [ ${#missing[@]} -gt 0 ]; then
-    log "installing ${missing[*]} (apt-get)"
-    apt_install "${missing[@]}"
-  fi
-}
-
+# start_postgres starts the throwaway cluster on a free loopback port. Its
+# data, socket and log are in its own temporary directory. The port is
+# drawn below Linux's ephemeral range (32768-60999), so no outgoing
+# connection holds it; one another process listens on (its own
+# PostgreSQL) makes the start fail, and another port is tried (bounded).
 start_postgres() {
   local bin; bin=$(pg_bindir)
   PGTMP=$(mktemp -d /tmp/odoobus-pg.XXXXXX)
-  PGPORT_TEST=${ODOOBUS_TEST_PG_PORT:-$((20000 + RANDOM % 20000))}
   local run=()
   if [ "$(id -u)" = 0 ]; then
-    id postgres >/dev/null 2>&1 || useradd --system --home-dir "$PGTMP" postgres
+    # Debian's own postgres user, if a package creates it later, is the same.
+    id postgres >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /var/lib/postgresql postgres
     chown postgres "$PGTMP"
     run=(runuser -u postgres --)
   fi
   "${run[@]}" "$bin/initdb" -D "$PGTMP/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$PGTMP/initdb.log" 2>&1 \
     || { cat "$PGTMP/initdb.log"; exit 1; }
-  "${run[@]}" "$bin/pg_ctl" -D "$PGTMP/data" -l "$PGTMP/server.log" -w -t 60 start \
-    -o "-p $PGPORT_TEST -k $PGTMP -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" >/dev/null \
-    || { cat "$PGTMP/server.log"; exit 1; }
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    PGPORT_TEST=${ODOOBUS_TEST_PG_PORT:-$((20000 + RANDOM % 12000))}
+    if "${run[@]}" "$bin/pg_ctl" -D "$PGTMP/data" -l "$PGTMP/server.log" -w -t 120 start \
+      -o "-p $PGPORT_TEST -k $PGTMP -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" >/dev/null; then
+      break
+    fi
+    if [ -n "${ODOOBUS_TEST_PG_PORT:-}" ] || [ $attempt = 5 ] || ! grep -q "Address already in use" "$PGTMP/server.log"; then
+      cat "$PGTMP/server.log"; exit 1
+    fi
+    log "port $PGPORT_TEST is taken, trying another"
+  done
   PG_STOP=("${run[@]}" "$bin/pg_ctl" -D "$PGTMP/data" -m immediate stop)
   export ODOOBUS_TEST_PG="host=127.0.0.1 port=$PGPORT_TEST user=postgres sslmode=disable"
   export ODOOBUS_TEST_PGBIN="$bin"
@@ -87,8 +129,13 @@ stop_postgres() {
 }
 trap stop_postgres EXIT
 
-ensure_postgres
-ensure_deploy_tools
+FAST=""
+if [ "${1:-}" = --fast ]; then
+  FAST=1
+  shift
+fi
+
+ensure_tools
 start_postgres
 
 if ! command -v staticcheck >/dev/null && [ ! -x "$(go env GOPATH)/bin/staticcheck" ]; then
@@ -107,6 +154,15 @@ log "staticcheck"
 
 log "docker-compose config"
 docker-compose -f docker-compose.yml config -q
+
+if [ -n "$FAST" ]; then
+  # Tests in a package run two at a time by default (GOMAXPROCS here): the
+  # replays mostly sleep to the captured instants, so eight at a time.
+  log "go test -race -short (fast lane)"
+  go test -race -count=1 -short -parallel 8 -timeout 10m "$@" ./...
+  log "fast lane passed (the full lane is ./test.sh)"
+  exit 0
+fi
 
 log "go test -race"
 if [ $# -gt 0 ]; then

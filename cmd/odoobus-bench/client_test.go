@@ -295,7 +295,9 @@ func TestClient_LargestFrame(t *testing.T) {
 	payload = append(payload[:len(payload)-1], bytes.Repeat([]byte(" "), maxFrame-len(payload))...)
 	payload = append(payload, ']')
 	go func() { _, _ = sc.Write(serverFrame(opText, payload, 0)) }()
-	deadline := time.Now().Add(10 * time.Second)
+	// Bounded, not timed: 16 MiB through the race detector on a busy
+	// machine took over 10 s.
+	deadline := time.Now().Add(60 * time.Second)
 	for p.received.Load() < 1 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}

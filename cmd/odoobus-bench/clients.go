@@ -285,6 +285,13 @@ func (p *pool) dial(ctx context.Context, i int, cookie string) (*client, error) 
 	case <-c.subscribed:
 		return c, nil
 	case <-c.done:
+		// Both may be ready when this goroutine runs late (a PONG and a
+		// CLOSE read together); select picks either: subscribed wins.
+		select {
+		case <-c.subscribed:
+			return c, nil
+		default:
+		}
 		return nil, fmt.Errorf("closed before subscribed (code %d)", c.closeCode)
 	case <-ctx.Done():
 		c.shutdown()
