@@ -31,10 +31,19 @@ func (d *Database) Channels(ctx context.Context, id Identity, requested []string
 	if err != nil {
 		return nil, err
 	}
+	return d.resolveChannels(ctx, id, requested, rules.Channels.channels, d.res.resolver.channels)
+}
+
+// resolveChannels is the one resolution rule of both transports: the whole
+// list from Odoo when every list is asked (fromOdoo), else the SQL rules'
+// list (fromSQL) with the installed modules' judgement of their strings.
+func (d *Database) resolveChannels(ctx context.Context, id Identity, requested []string,
+	fromSQL func(context.Context, *Database, Identity, []string) ([]string, error),
+	fromOdoo func(context.Context, *Database, Identity, []string) ([]string, error)) ([]string, error) {
 	if d.res.askAll && id.viaOdoo != nil {
-		return d.res.resolver.channels(ctx, d, id, requested)
+		return fromOdoo(ctx, d, id, requested)
 	}
-	keys, err := rules.Channels.channels(ctx, d, id, requested)
+	keys, err := fromSQL(ctx, d, id, requested)
 	if err != nil || len(d.res.judges) == 0 {
 		return keys, err
 	}

@@ -102,14 +102,7 @@ func (d *Database) PollChannels(ctx context.Context, id Identity, requested []st
 	if err != nil {
 		return nil, err
 	}
-	if d.res.askAll && id.viaOdoo != nil {
-		return d.res.resolver.pollChannels(ctx, d, id, requested)
-	}
-	keys, err := rules.Channels.pollChannels(ctx, d, id, requested)
-	if err != nil || len(d.res.judges) == 0 {
-		return keys, err
-	}
-	return d.judge(ctx, id, requested, keys)
+	return d.resolveChannels(ctx, id, requested, rules.Channels.pollChannels, d.res.resolver.pollChannels)
 }
 
 // ClientChannel is the key a client string is stored under by this
